@@ -1,0 +1,4 @@
+//! The `anagrad` command-line interface.
+fn main() {
+    println!("anagrad");
+}

@@ -1,0 +1,48 @@
+//! Typed errors. Every user-facing failure has a variant that carries enough
+//! context (a JSON path, a channel/sample/modifier name, a bin index) for the
+//! user to find and fix the problem without reading our source.
+
+use thiserror::Error;
+
+/// Crate-wide result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error anagrad reports.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// I/O failure with the path involved.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Malformed JSON (syntax or shape), with serde's location.
+    #[error("{context}: invalid JSON: {source}")]
+    Json {
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A workspace that parses but is not a valid HistFactory workspace.
+    /// `location` is a JSON-path-like string, e.g.
+    /// `channels[1].samples[0].modifiers[2] (histosys 'jes')`.
+    #[error("{location}: {message}")]
+    Workspace { location: String, message: String },
+    /// A JSON patch that cannot be applied.
+    #[error("patch {patch}: {message}")]
+    Patch { patch: String, message: String },
+    /// Invalid arguments to a model/inference call (wrong parameter count, bad
+    /// data length, unknown parameter name, ...).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A fit that did not converge; never returned as a silent result.
+    #[error("fit did not converge ({context}): {message}")]
+    FitFailed { context: String, message: String },
+    /// Invalid input to an event-level op (NaN data, bad edges, bandwidth ≤ 0, ...).
+    #[error("{op}: {message}")]
+    Op { op: &'static str, message: String },
+    /// An error from the tensor library.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

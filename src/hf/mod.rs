@@ -1,0 +1,2 @@
+//! HistFactory: pyhf JSON workspaces (`spec`), the compiled model (`model`),
+//! modifiers and interpolation codes.

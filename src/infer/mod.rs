@@ -1,0 +1,1 @@
+//! Statistical inference: fits, test statistics, asymptotic CLs, upper limits.

@@ -1,0 +1,1 @@
+//! Event-level differentiable ops on candle tensors.
