@@ -1,1 +1,50 @@
 //! Statistical inference: fits, test statistics, asymptotic CLs, upper limits.
+//!
+//! Everything here is written against the [`Likelihood`] trait, which
+//! `hf::Model` implements; the fits never see HistFactory details.
+
+use crate::Result;
+
+/// What fits and test statistics need from a statistical model.
+///
+/// Conventions follow pyhf: parameters are ordered as pyhf orders them
+/// (`Model.config.par_order`, each parameter set flattened in place), data is
+/// the main-channel bins (channels in pyhf order, concatenated) followed by the
+/// auxiliary data, and the objective is `twice_nll = -2 ln L` (pyhf's
+/// `-2 * model.logpdf(pars, data)`), constraint terms included.
+pub trait Likelihood {
+    /// Number of (scalar) parameters.
+    fn n_pars(&self) -> usize;
+    /// Parameter sets in order: `(name, first index, length)`, e.g.
+    /// `("mu", 0, 1)`, `("uncorr_bkguncrt", 1, 500)`.
+    fn par_sets(&self) -> Vec<(String, usize, usize)>;
+    /// Index of the parameter of interest, if the measurement declares one.
+    fn poi_index(&self) -> Option<usize>;
+    /// Suggested initial values.
+    fn init(&self) -> Vec<f64>;
+    /// Suggested bounds `(lo, hi)`.
+    fn bounds(&self) -> Vec<(f64, f64)>;
+    /// Which parameters are held fixed by the measurement config.
+    fn fixed(&self) -> Vec<bool>;
+    /// Number of main-channel bins (the first part of `data`).
+    fn n_main(&self) -> usize;
+    /// Length of the full data vector (main bins + auxiliary data).
+    fn n_data(&self) -> usize;
+    /// The observed data (main + aux) of the workspace, if known.
+    fn observed_data(&self) -> Vec<f64>;
+    /// `-2 ln L(pars | data)`.
+    fn twice_nll(&self, pars: &[f64], data: &[f64]) -> Result<f64>;
+    /// `-2 ln L` with its exact gradient and exact Hessian (dense, row-major,
+    /// `n_pars × n_pars`) w.r.t. the parameters. `grad` and `hess` are
+    /// overwritten.
+    fn twice_nll_grad_hess(
+        &self,
+        pars: &[f64],
+        data: &[f64],
+        grad: &mut [f64],
+        hess: &mut [f64],
+    ) -> Result<f64>;
+    /// Expected data (main bins followed by aux data) at `pars`: the Asimov
+    /// dataset for those parameter values.
+    fn expected_data(&self, pars: &[f64]) -> Result<Vec<f64>>;
+}
