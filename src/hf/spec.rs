@@ -188,8 +188,34 @@ pub struct ParameterConfig {
 
 fn werr(location: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Workspace {
-        location: location.into(),
+        location: tidy_location(&location.into()),
         message: message.into(),
+    }
+}
+
+/// Moves the innermost `('name')` / `(type 'name')` annotation of a path to
+/// its end: `measurements[0] ('m').config.parameters[1] ('mu').bounds[0]`
+/// becomes `measurements[0].config.parameters[1].bounds[0] ('mu')`, so every
+/// location reads as a plain JSON path plus what it names.
+fn tidy_location(loc: &str) -> String {
+    let mut path = String::new();
+    let mut note = None;
+    let mut rest = loc;
+    while let Some(i) = rest.find(" (") {
+        let after = &rest[i + 2..];
+        match after.find("')") {
+            Some(j) => {
+                path.push_str(&rest[..i]);
+                note = Some(&after[..j + 1]);
+                rest = &after[j + 2..];
+            }
+            None => break,
+        }
+    }
+    path.push_str(rest);
+    match note {
+        Some(n) => format!("{path} ({n})"),
+        None => path,
     }
 }
 
@@ -237,8 +263,16 @@ fn string_field(m: &Map<String, Value>, key: &str, loc: &str) -> Result<String> 
 }
 
 fn number(v: &Value, loc: &str) -> Result<f64> {
-    v.as_f64()
-        .ok_or_else(|| werr(loc, format!("expected a number, found {}", json_type(v))))
+    v.as_f64().ok_or_else(|| {
+        let shown = match v {
+            Value::String(_) | Value::Bool(_) | Value::Null => format!(" ({v})"),
+            _ => String::new(),
+        };
+        werr(
+            loc,
+            format!("expected a number, found {}{shown}", json_type(v)),
+        )
+    })
 }
 
 fn numbers(v: &Value, loc: &str) -> Result<Vec<f64>> {
@@ -800,7 +834,7 @@ impl Workspace {
                         ),
                     ));
                 }
-                check_finite(&s.data, &format!("{sloc}.data"), "yield", false)?;
+                check_finite(&s.data, &format!("{sloc}.data"), "nominal yield", true)?;
                 let mut mod_seen = HashMap::new();
                 for (mi, m) in s.modifiers.iter().enumerate() {
                     let ty = m.modifier_type();
