@@ -531,3 +531,83 @@ fn malformed_fixture_cases() {
         assert!(e.contains(expect), "{file}: error {e:?} lacks {expect:?}");
     }
 }
+
+/// Every node of the base workspace replaced by values of the wrong shape,
+/// removed, or set to edge-case numbers: reading, compiling and evaluating
+/// must return errors or finite-shaped results, never panic.
+#[test]
+fn no_panic_on_mutated_workspaces() {
+    fn paths(v: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    paths(x, format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    paths(x, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let base = base();
+    let mut all = Vec::new();
+    paths(&base, String::new(), &mut all);
+    let replacements = [
+        json!(null),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!(-1.0),
+        json!(0.0),
+        json!(1e300),
+        json!([0.0, 0.0, 0.0, 0.0]),
+        json!(true),
+    ];
+    let mut n_ok = 0;
+    let mut n_err = 0;
+    for p in all.iter().filter(|p| !p.is_empty()) {
+        let mut variants = Vec::new();
+        let mut removed = base.clone();
+        let (parent, last) = p.rsplit_once('/').unwrap();
+        match removed.pointer_mut(parent) {
+            Some(Value::Object(m)) => {
+                m.remove(last);
+            }
+            Some(Value::Array(a)) => {
+                a.remove(last.parse::<usize>().unwrap());
+            }
+            _ => {}
+        }
+        variants.push(removed);
+        for r in &replacements {
+            let mut v = base.clone();
+            *v.pointer_mut(p).unwrap() = r.clone();
+            variants.push(v);
+        }
+        for v in variants {
+            let res = Workspace::from_json_str(&v.to_string()).and_then(|ws| {
+                let m = Model::new(&ws, &ModelOptions::default())?;
+                let d = m.observed_data();
+                let x = m.init();
+                m.twice_nll(&x, &d)?;
+                let n = m.n_pars();
+                let (mut g, mut h) = (vec![0.0; n], vec![0.0; n * n]);
+                m.twice_nll_grad_hess(&x, &d, &mut g, &mut h)?;
+                m.expected_data(&x)?;
+                Ok(())
+            });
+            match res {
+                Ok(()) => n_ok += 1,
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    n_err += 1
+                }
+            }
+        }
+    }
+    assert!(n_ok > 10 && n_err > 100, "ok {n_ok}, err {n_err}");
+}

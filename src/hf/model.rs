@@ -68,23 +68,32 @@ pub enum InputKind {
 /// One contiguous slice of the template vector [`Model::inputs`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSlice {
+    /// Channel of the sample.
     pub channel: String,
+    /// Sample the values belong to.
     pub sample: String,
     /// Modifier name (`None` for the nominal yields).
     pub modifier: Option<String>,
+    /// Modifier type (`None` for the nominal yields).
     pub modifier_type: Option<ModifierType>,
+    /// What the values are.
     pub kind: InputKind,
+    /// First index in [`Model::inputs`].
     pub offset: usize,
+    /// Number of values.
     pub len: usize,
 }
 
 /// A parameter set (one modifier name) in pyhf's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParSet {
+    /// Modifier (parameter set) name.
     pub name: String,
     /// Its type (for a name shared by normsys and histosys: histosys, as pyhf registers it).
     pub modifier_type: ModifierType,
+    /// Index of its first parameter.
     pub offset: usize,
+    /// Number of parameters.
     pub size: usize,
     /// pyhf's `is_scalar` (names without `[i]`).
     pub is_scalar: bool,
@@ -465,18 +474,16 @@ impl Model {
                         cmap.insert(cname.clone(), offset + k);
                         let nb = ws.channels[subs[0].0].samples[0].data.len();
                         for b in 0..nb {
-                            let mut noms = Vec::new();
-                            let mut uncs = Vec::new();
+                            let mut vals = Vec::new();
                             let mut pairs = Vec::new();
                             for &(ci, si, mi) in subs {
                                 let s = &ws.channels[ci].samples[si];
                                 if let ModifierData::StatError(u) = &s.modifiers[mi].data {
-                                    noms.push(s.data[b]);
-                                    uncs.push(u[b]);
+                                    vals.push((s.data[b], u[b]));
                                 }
                                 pairs.push((nom_off[&(ci, si)] + b, mod_off[&(ci, si, mi)] + b));
                             }
-                            let sigma = staterror::rel_uncertainty(noms.iter().copied(), &uncs);
+                            let sigma = staterror::rel_uncertainty(vals.iter().copied());
                             if sigma == 0.0 {
                                 p_fixed[k + b] = true;
                                 widths[k + b] = Src::Const(1.0);
@@ -714,8 +721,7 @@ impl Model {
             Src::Const(x) => T::from(*x),
             Src::Tau { nom, unc } => shapesys::tau(inputs[*nom], inputs[*unc]),
             Src::StatErr(pairs) => {
-                let uncs: Vec<T> = pairs.iter().map(|&(_, u)| inputs[u]).collect();
-                staterror::rel_uncertainty(pairs.iter().map(|&(n, _)| inputs[n]), &uncs)
+                staterror::rel_uncertainty(pairs.iter().map(|&(n, u)| (inputs[n], inputs[u])))
             }
         }
     }

@@ -30,22 +30,29 @@ pub struct Workspace {
 /// A channel (region) with its samples; its bin count is that of its first sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
+    /// Unique channel name.
     pub name: String,
+    /// Samples (at least one; all with the channel's bin count).
     pub samples: Vec<Sample>,
 }
 
 /// A sample: nominal yields per bin and the modifiers acting on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Sample name, unique within its channel (shared across channels).
     pub name: String,
+    /// Nominal yields per bin (finite, >= 0).
     pub data: Vec<f64>,
+    /// Modifiers acting on this sample.
     pub modifiers: Vec<Modifier>,
 }
 
 /// A modifier: its (parameter) name and its type-specific data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Modifier {
+    /// Parameter (set) name; modifiers with equal names share parameters.
     pub name: String,
+    /// Type and type-specific data.
     pub data: ModifierData,
 }
 
@@ -156,33 +163,46 @@ impl Modifier {
 /// Observed counts of one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
+    /// The channel observed.
     pub name: String,
+    /// Observed counts per bin.
     pub data: Vec<f64>,
 }
 
 /// A named measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
+    /// Unique measurement name.
     pub name: String,
+    /// POI and parameter configurations.
     pub config: MeasurementConfig,
 }
 
 /// POI and parameter configurations of a measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasurementConfig {
+    /// Name of the parameter of interest.
     pub poi: String,
+    /// Per-parameter-set overrides.
     pub parameters: Vec<ParameterConfig>,
 }
 
 /// User configuration of one parameter set (overrides the modifier defaults).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParameterConfig {
+    /// The parameter set configured.
     pub name: String,
+    /// Initial values, one per parameter.
     pub inits: Option<Vec<f64>>,
+    /// Bounds `[lo, hi]`, one per parameter.
     pub bounds: Option<Vec<[f64; 2]>>,
+    /// Auxiliary data of the constraint (constrained types only).
     pub auxdata: Option<Vec<f64>>,
+    /// Poisson constraint scale factors τ (shapesys only).
     pub factors: Option<Vec<f64>>,
+    /// Gaussian constraint widths (staterror, lumi).
     pub sigmas: Option<Vec<f64>>,
+    /// Hold every parameter of the set fixed (or float all).
     pub fixed: Option<bool>,
 }
 

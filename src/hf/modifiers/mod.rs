@@ -29,8 +29,11 @@ pub enum ConstraintType {
 /// measurement (`None` here).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Defaults {
+    /// Suggested initial value.
     pub init: Option<f64>,
+    /// Suggested bounds.
     pub bounds: Option<(f64, f64)>,
+    /// Constraint term kind.
     pub constraint: ConstraintType,
     /// Default auxiliary datum for Gaussian constraints (Poisson ones use τ).
     pub aux: Option<f64>,

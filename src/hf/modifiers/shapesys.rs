@@ -6,6 +6,7 @@
 use super::{ConstraintType, Defaults};
 use crate::hf::interp::Scalar;
 
+/// pyhf's defaults for this modifier type.
 pub const DEFAULTS: Defaults = Defaults {
     init: Some(1.0),
     bounds: Some((1e-10, 10.0)),
