@@ -24,6 +24,15 @@ fn uniform_and_from_edges() {
     assert_eq!(f.n_bins(), 3);
     assert_eq!(f.range(), (-1.0, 4.0));
     assert!(LearnableEdges::from_edges(&[0.0, 0.0, 1.0], DType::F64, &Device::Cpu).is_err());
+    // narrower than the floor
+    assert!(LearnableEdges::from_edges(&[0.0, 1e-9, 1.0], DType::F64, &Device::Cpu).is_err());
+    assert!(LearnableEdges::from_edges_with_floor(
+        &[0.0, 1e-9, 1.0],
+        0.0,
+        DType::F64,
+        &Device::Cpu
+    )
+    .is_ok());
     assert!(LearnableEdges::uniform(1.0, 1.0, 3, DType::F64, &Device::Cpu).is_err());
     assert!(LearnableEdges::uniform(0.0, 1.0, 0, DType::F64, &Device::Cpu).is_err());
     let one = LearnableEdges::uniform(0.0, 2.0, 1, DType::F32, &Device::Cpu).unwrap();
@@ -43,6 +52,12 @@ fn monotone_with_fixed_outer_edges_for_any_logits() {
         assert_eq!(v[0], -2.0);
         assert_eq!(v[6], 3.0);
         assert!(v.windows(2).all(|p| p[1] > p[0]), "{v:?}");
+        // no bin narrower than the floor ε·(hi−lo)/B (up to rounding)
+        let floor = e.min_fraction() * 5.0 / 6.0;
+        assert!(
+            v.windows(2).all(|p| p[1] - p[0] >= floor * (1.0 - 1e-9)),
+            "{v:?}"
+        );
     }
 }
 

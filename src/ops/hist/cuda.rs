@@ -106,7 +106,7 @@ fn forward_t<T: CudaDType + DeviceRepr + WithDType>(
     let ns = k.segments.len() - 1;
     let seg: Vec<i64> = k.segments.iter().map(|&v| v as i64).collect();
     let seg = dev.clone_htod(&seg)?;
-    let out = dev.alloc_zeros::<f64>(ns * nb)?;
+    let mut out = dev.alloc_zeros::<f64>(ns * nb)?;
     if m > 0 {
         let (use_shared, shmem) = shared_plan(ne, ns * nb);
         let f = dev.get_or_load_custom_func(&format!("anagrad_bkde_fwd_{sfx}"), MODULE, ptx()?)?;
@@ -126,7 +126,7 @@ fn forward_t<T: CudaDType + DeviceRepr + WithDType>(
         b.arg(&hw);
         b.arg(&fold);
         b.arg(&use_shared);
-        b.arg(&out);
+        b.arg(&mut out);
         let cfg = LaunchConfig {
             grid_dim: (grid(m), 1, 1),
             block_dim: (THREADS, 1, 1),
@@ -151,13 +151,13 @@ fn cast_out<T: CudaDType + DeviceRepr + WithDType>(
         return Ok(CudaStorage::wrap_cuda_slice(acc, dev.clone()));
     }
     // SAFETY: fully written by the cast kernel below before any read.
-    let dst = unsafe { dev.alloc::<T>(n)? };
+    let mut dst = unsafe { dev.alloc::<T>(n)? };
     if n > 0 {
         let f = dev.get_or_load_custom_func(&format!("anagrad_cast_f64_{sfx}"), MODULE, ptx()?)?;
         let mut b = f.builder();
         let n_i = n as i64;
         b.arg(&acc);
-        b.arg(&dst);
+        b.arg(&mut dst);
         b.arg(&n_i);
         let cfg = LaunchConfig::for_num_elems(n as u32);
         // SAFETY: matches anagrad_cast_f64_*; both buffers have n elements.
@@ -228,12 +228,12 @@ fn backward_t<T: CudaDType + DeviceRepr + WithDType>(
     let de_off = place(bw.need.de, ne);
     let total = off as usize;
 
-    let out = dev.alloc_zeros::<T>(total.max(1))?;
+    let mut out = dev.alloc_zeros::<T>(total.max(1))?;
     let seg: Vec<i64> = k.segments.iter().map(|&v| v as i64).collect();
     let seg = dev.clone_htod(&seg)?;
     let grad = dev.clone_htod(&bw.grad)?;
     let coef_d = dev.clone_htod(&coef)?;
-    let acc_e = dev.alloc_zeros::<f64>(ns * ne)?;
+    let mut acc_e = dev.alloc_zeros::<f64>(ns * ne)?;
     if m > 0 && (bw.need.dx || need_dw || bw.need.de) {
         let need_de = i32::from(bw.need.de);
         let (use_shared, shmem) = shared_plan(ne, if bw.need.de { ns * ne } else { 0 });
@@ -256,11 +256,11 @@ fn backward_t<T: CudaDType + DeviceRepr + WithDType>(
         b.arg(&use_shared);
         b.arg(&grad);
         b.arg(&coef_d);
-        b.arg(&out);
+        b.arg(&mut out);
         b.arg(&dx_off);
         b.arg(&dw_off);
         b.arg(&need_de);
-        b.arg(&acc_e);
+        b.arg(&mut acc_e);
         let cfg = LaunchConfig {
             grid_dim: (grid(m), 1, 1),
             block_dim: (THREADS, 1, 1),
@@ -279,7 +279,7 @@ fn backward_t<T: CudaDType + DeviceRepr + WithDType>(
         b.arg(&ns_i);
         b.arg(&ne_i);
         b.arg(&inv_h);
-        b.arg(&out);
+        b.arg(&mut out);
         b.arg(&de_off);
         let cfg = LaunchConfig::for_num_elems(ne as u32);
         // SAFETY: matches anagrad_bkde_de_*; de_off + ne ≤ total.

@@ -71,6 +71,9 @@ const Q: [f64; 5] = [
     7.29751555083966205e-5,
 ];
 
+mod exp_table;
+use exp_table::EXP_HALF_SQ;
+
 const SMALL: f64 = 0.67448975;
 const SQRT_32: f64 = 5.656854249492380195206754896838;
 /// 1/√(2π).
@@ -114,13 +117,16 @@ fn large_ratio(y: f64) -> f64 {
     (FRAC_1_SQRT_2PI - t) / y
 }
 
-/// exp(−y²/2) for y ≥ 0 with the rounding of y² kept out of the exponent:
-/// y = k/16 + r, y² = k²/256 + (y − k/16)(y + k/16), both parts exact or tiny.
+/// exp(−y²/2) for 0 ≤ y ≤ 38.5 with the rounding of y² kept out of the
+/// exponent: y = k/16 + r, y² = k²/256 + (y − k/16)(y + k/16); the first
+/// factor comes correctly rounded from a table, the second is one `exp` of a
+/// small, accurately computed argument.
 #[inline(always)]
 fn gauss(y: f64) -> f64 {
-    let ysq = (y * 16.0).trunc() * 0.0625;
+    let k = ((y * 16.0) as usize).min(EXP_HALF_SQ.len() - 1);
+    let ysq = k as f64 * 0.0625;
     let del = (y - ysq) * (y + ysq);
-    (-0.5 * ysq * ysq).exp() * (-0.5 * del).exp()
+    EXP_HALF_SQ[k] * (-0.5 * del).exp()
 }
 
 /// Upper tail Q(y) = Φ(−y) = 1 − Φ(y) for y ≥ 0 (NaN propagates).
