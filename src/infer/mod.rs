@@ -3,6 +3,19 @@
 //! Everything here is written against the [`Likelihood`] trait, which
 //! `hf::Model` implements; the fits never see HistFactory details.
 
+pub mod asymptotics;
+pub mod fit;
+pub mod limits;
+pub mod linalg;
+pub mod teststat;
+
+pub use asymptotics::{
+    hypotest, normal_cdf, significance, AsymptoticCalculator, HypotestResult, SignificanceResult,
+};
+pub use fit::{fit, fixed_poi_fit, minimize, FitOptions, FitResult, FitSetup};
+pub use limits::{upper_limit, upper_limit_scan, LimitOptions, UpperLimitResult};
+pub use teststat::{test_statistic, TestStat, TestStatValue};
+
 use crate::Result;
 
 /// What fits and test statistics need from a statistical model.

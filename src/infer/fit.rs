@@ -1,0 +1,395 @@
+//! Maximum-likelihood and fixed-parameter fits.
+//!
+//! A projected Newton method with exact Hessians (from
+//! [`Likelihood::twice_nll_grad_hess`]), Levenberg–Marquardt damping for
+//! indefinite Hessians and poor quadratic models, and an active set for
+//! parameters held at a bound. Linear systems go through
+//! [`super::linalg`], which exploits the block-arrowhead structure of
+//! HistFactory Hessians.
+//!
+//! **Convergence criterion.** With `f = twice_nll`, `g = ∇f`, and the
+//! projected gradient `pg_i = x_i − clamp(x_i − g_i, lo_i, hi_i)` over the
+//! non-fixed parameters, a fit has converged when
+//! `max_i |pg_i| ≤ gtol · max(1, |f|)` (default `gtol = 1e-10`). A fit that
+//! does not reach this within the iteration budget returns
+//! [`Error::FitFailed`]; an unconverged point is never returned.
+
+use super::linalg::{Factor, Pattern};
+use super::Likelihood;
+use crate::{Error, Result};
+
+/// Starting values, bounds and fixed flags of a fit (pyhf's `init_pars`,
+/// `par_bounds`, `fixed_params`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSetup {
+    /// Initial values; fixed parameters stay at these values.
+    pub init: Vec<f64>,
+    /// Bounds `(lo, hi)` of each parameter (ignored for fixed parameters).
+    pub bounds: Vec<(f64, f64)>,
+    /// Parameters held constant.
+    pub fixed: Vec<bool>,
+}
+
+impl FitSetup {
+    /// The model's suggested inits, bounds and fixed flags.
+    pub fn from_model<L: Likelihood + ?Sized>(model: &L) -> Self {
+        FitSetup {
+            init: model.init(),
+            bounds: model.bounds(),
+            fixed: model.fixed(),
+        }
+    }
+
+    /// A copy with parameter `index` fixed at `value` (like pyhf's
+    /// `fixed_poi_fit`: the value may lie outside the parameter's bounds).
+    pub fn with_fixed(&self, index: usize, value: f64) -> Self {
+        let mut s = self.clone();
+        if index < s.init.len() {
+            s.init[index] = value;
+            s.fixed[index] = true;
+        }
+        s
+    }
+
+    fn validate(&self, n: usize) -> Result<()> {
+        if self.init.len() != n || self.bounds.len() != n || self.fixed.len() != n {
+            return Err(Error::InvalidInput(format!(
+                "fit setup has {} inits, {} bounds, {} fixed flags; the model has {n} parameters",
+                self.init.len(),
+                self.bounds.len(),
+                self.fixed.len()
+            )));
+        }
+        for (i, (&(lo, hi), &x)) in self.bounds.iter().zip(&self.init).enumerate() {
+            if lo.is_nan() || hi.is_nan() || lo > hi {
+                return Err(Error::InvalidInput(format!(
+                    "parameter {i}: invalid bounds ({lo}, {hi})"
+                )));
+            }
+            if !x.is_finite() {
+                return Err(Error::InvalidInput(format!(
+                    "parameter {i}: initial value {x} is not finite"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Iteration budget and tolerance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitOptions {
+    /// Maximum number of Newton iterations (Hessian evaluations after the first).
+    pub max_iter: usize,
+    /// Relative projected-gradient tolerance (see the module docs).
+    pub gtol: f64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            max_iter: 200,
+            gtol: 1e-10,
+        }
+    }
+}
+
+/// A converged fit.
+#[derive(Debug, Clone)]
+pub struct FitResult {
+    /// Best-fit parameters (fixed ones at their fixed values).
+    pub pars: Vec<f64>,
+    /// `-2 ln L` at `pars`.
+    pub twice_nll: f64,
+    /// `max |pg_i|` at `pars` (see the module docs).
+    pub grad_norm: f64,
+    /// Newton iterations used.
+    pub iterations: usize,
+    /// Which parameters were held fixed.
+    pub fixed: Vec<bool>,
+    /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major).
+    pub hessian: Vec<f64>,
+}
+
+impl FitResult {
+    /// Covariance `2 H⁻¹` over the non-fixed parameters (`n × n`, row-major;
+    /// rows and columns of fixed parameters are zero).
+    pub fn covariance(&self) -> Result<Vec<f64>> {
+        let n = self.pars.len();
+        let free: Vec<usize> = (0..n).filter(|&i| !self.fixed[i]).collect();
+        let m = free.len();
+        let pattern = Pattern::analyse(&self.hessian, n, &free);
+        let factor =
+            Factor::new(&pattern, &self.hessian, n, &free, &vec![0.0; m]).ok_or_else(|| {
+                Error::FitFailed {
+                    context: "uncertainties".into(),
+                    message: "the Hessian at the minimum is not positive definite".into(),
+                }
+            })?;
+        let mut cov = vec![0.0; n * n];
+        let mut e = vec![0.0; m];
+        for (k, &i) in free.iter().enumerate() {
+            e[k] = 1.0;
+            let col = factor.solve(&e);
+            e[k] = 0.0;
+            for (l, &j) in free.iter().enumerate() {
+                cov[j * n + i] = 2.0 * col[l];
+            }
+        }
+        Ok(cov)
+    }
+
+    /// `sqrt(diag(2 H⁻¹))` over the non-fixed parameters, 0 for fixed ones.
+    pub fn uncertainties(&self) -> Result<Vec<f64>> {
+        let n = self.pars.len();
+        let cov = self.covariance()?;
+        Ok((0..n).map(|i| cov[i * n + i].max(0.0).sqrt()).collect())
+    }
+
+    /// Correlation matrix (`n × n`, row-major) from [`FitResult::covariance`];
+    /// rows and columns of fixed parameters are zero.
+    pub fn correlation(&self) -> Result<Vec<f64>> {
+        let n = self.pars.len();
+        let cov = self.covariance()?;
+        let sd: Vec<f64> = (0..n).map(|i| cov[i * n + i].max(0.0).sqrt()).collect();
+        let mut corr = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                if sd[i] > 0.0 && sd[j] > 0.0 {
+                    corr[i * n + j] = cov[i * n + j] / (sd[i] * sd[j]);
+                }
+            }
+        }
+        Ok(corr)
+    }
+}
+
+/// Projected gradient (inf-norm) and the active set at `x`.
+fn projected(x: &[f64], g: &[f64], setup: &FitSetup, free: &[usize], active: &mut [bool]) -> f64 {
+    let mut norm: f64 = 0.0;
+    for &i in free {
+        let (lo, hi) = setup.bounds[i];
+        let pg = x[i] - (x[i] - g[i]).clamp(lo, hi);
+        norm = norm.max(pg.abs());
+        active[i] = (x[i] <= lo && g[i] > 0.0) || (x[i] >= hi && g[i] < 0.0);
+    }
+    if norm.is_nan() {
+        f64::INFINITY
+    } else {
+        norm
+    }
+}
+
+fn failed(context: &str, message: String) -> Error {
+    Error::FitFailed {
+        context: context.to_string(),
+        message,
+    }
+}
+
+/// Minimise `twice_nll(·, data)` subject to the setup's bounds and fixed
+/// parameters, starting from `start` (or `setup.init`); free starting values
+/// are clamped into their bounds. `context` names the fit in error messages.
+pub fn minimize<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    start: Option<&[f64]>,
+    opts: &FitOptions,
+    context: &str,
+) -> Result<FitResult> {
+    let n = model.n_pars();
+    setup.validate(n)?;
+    if data.len() != model.n_data() {
+        return Err(Error::InvalidInput(format!(
+            "data has {} entries, the model expects {} (main bins + auxdata)",
+            data.len(),
+            model.n_data()
+        )));
+    }
+    if let Some(s) = start {
+        if s.len() != n {
+            return Err(Error::InvalidInput(format!(
+                "start point has {} parameters, the model has {n}",
+                s.len()
+            )));
+        }
+    }
+    let free: Vec<usize> = (0..n).filter(|&i| !setup.fixed[i]).collect();
+    let mut x: Vec<f64> = (0..n)
+        .map(|i| {
+            if setup.fixed[i] {
+                setup.init[i]
+            } else {
+                let v = start.map_or(setup.init[i], |s| s[i]);
+                let v = if v.is_finite() { v } else { setup.init[i] };
+                v.clamp(setup.bounds[i].0, setup.bounds[i].1)
+            }
+        })
+        .collect();
+    let mut g = vec![0.0; n];
+    let mut h = vec![0.0; n * n];
+    let mut f = model.twice_nll_grad_hess(&x, data, &mut g, &mut h)?;
+    if !f.is_finite() {
+        return Err(failed(
+            context,
+            format!("-2 ln L is {f} at the starting point"),
+        ));
+    }
+    let mut gt = vec![0.0; n];
+    let mut ht = vec![0.0; n * n];
+    let mut xt = x.clone();
+    let mut active = vec![false; n];
+    let mut lambda: f64 = 0.0;
+    let mut gn = f64::INFINITY;
+    for iter in 0..=opts.max_iter {
+        gn = projected(&x, &g, setup, &free, &mut active);
+        let tol = opts.gtol * f.abs().max(1.0);
+        if gn <= tol {
+            return Ok(FitResult {
+                pars: x,
+                twice_nll: f,
+                grad_norm: gn,
+                iterations: iter,
+                fixed: setup.fixed.clone(),
+                hessian: h,
+            });
+        }
+        if iter == opts.max_iter {
+            break;
+        }
+        let inact: Vec<usize> = free.iter().copied().filter(|&i| !active[i]).collect();
+        let m = inact.len();
+        let pattern = Pattern::analyse(&h, n, &inact);
+        // Marquardt scaling keeps the damping invariant to parameter units.
+        let diag_mean = inact.iter().map(|&i| h[i * n + i].abs()).sum::<f64>() / m.max(1) as f64;
+        let floor = (1e-6 * diag_mean).max(1e-12);
+        let scale: Vec<f64> = inact
+            .iter()
+            .map(|&i| h[i * n + i].abs().max(floor))
+            .collect();
+        let rhs: Vec<f64> = inact.iter().map(|&i| -g[i]).collect();
+        let noise = 1e-12 * f.abs().max(1.0);
+        let mut accepted = false;
+        for _attempt in 0..80 {
+            if lambda > 1e14 {
+                break;
+            }
+            let shift: Vec<f64> = scale.iter().map(|s| lambda * s).collect();
+            let Some(factor) = Factor::new(&pattern, &h, n, &inact, &shift) else {
+                lambda = bump(lambda);
+                continue;
+            };
+            let d = factor.solve(&rhs);
+            xt.copy_from_slice(&x);
+            let mut s = vec![0.0; m];
+            let mut moved = false;
+            for (k, &i) in inact.iter().enumerate() {
+                let (lo, hi) = setup.bounds[i];
+                let v = (x[i] + d[k]).clamp(lo, hi);
+                xt[i] = v;
+                s[k] = v - x[i];
+                moved |= s[k] != 0.0;
+            }
+            if !moved {
+                lambda = bump(lambda);
+                continue;
+            }
+            let lin: f64 = inact.iter().zip(&s).map(|(&i, sk)| g[i] * sk).sum();
+            let pred = -(lin + 0.5 * pattern.quad_form(&h, n, &inact, &s));
+            let ft = match model.twice_nll_grad_hess(&xt, data, &mut gt, &mut ht) {
+                Ok(v) if v.is_finite() => v,
+                // a trial point where the model is undefined (e.g. a negative
+                // rate) is a rejected step, not a failure
+                _ => {
+                    lambda = bump(lambda);
+                    continue;
+                }
+            };
+            let actual = f - ft;
+            let ok = if pred.abs() <= noise {
+                actual >= -noise
+            } else {
+                pred > 0.0 && actual >= 1e-4 * pred
+            };
+            if !ok {
+                lambda = bump(lambda);
+                continue;
+            }
+            let rho = if pred.abs() > noise {
+                actual / pred
+            } else {
+                1.0
+            };
+            if rho > 0.5 {
+                lambda = if lambda < 1e-9 { 0.0 } else { lambda * 0.1 };
+            } else if rho < 0.25 {
+                lambda = bump(lambda);
+            }
+            std::mem::swap(&mut x, &mut xt);
+            std::mem::swap(&mut g, &mut gt);
+            std::mem::swap(&mut h, &mut ht);
+            f = ft;
+            accepted = true;
+            break;
+        }
+        if !accepted {
+            return Err(failed(
+                context,
+                format!(
+                    "no descent step found at iteration {iter} (projected gradient {gn:.3e}, -2 ln L {f})"
+                ),
+            ));
+        }
+    }
+    Err(failed(
+        context,
+        format!(
+            "projected gradient {gn:.3e} above tolerance {:.3e} after {} iterations",
+            opts.gtol * f.abs().max(1.0),
+            opts.max_iter
+        ),
+    ))
+}
+
+fn bump(lambda: f64) -> f64 {
+    if lambda < 1e-7 {
+        1e-6
+    } else {
+        lambda * 10.0
+    }
+}
+
+/// Unconstrained (all non-fixed parameters free) maximum-likelihood fit.
+pub fn fit<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    opts: &FitOptions,
+) -> Result<FitResult> {
+    minimize(model, data, setup, None, opts, "maximum-likelihood fit")
+}
+
+/// Fit with the parameter of interest fixed at `poi_value` (pyhf's
+/// `fixed_poi_fit`); `start` warm-starts the other parameters.
+pub fn fixed_poi_fit<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    poi_value: f64,
+    setup: &FitSetup,
+    start: Option<&[f64]>,
+    opts: &FitOptions,
+) -> Result<FitResult> {
+    let poi = model
+        .poi_index()
+        .ok_or_else(|| Error::InvalidInput("the model has no parameter of interest".into()))?;
+    let s = setup.with_fixed(poi, poi_value);
+    minimize(
+        model,
+        data,
+        &s,
+        start,
+        opts,
+        &format!("fit with the POI fixed at {poi_value}"),
+    )
+}
