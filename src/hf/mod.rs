@@ -1,2 +1,14 @@
 //! HistFactory: pyhf JSON workspaces (`spec`), the compiled model (`model`),
 //! modifiers and interpolation codes.
+
+pub mod interp;
+pub mod model;
+pub mod modifiers;
+pub mod spec;
+
+pub use interp::{InterpCode, Scalar};
+pub use model::{InputKind, InputSlice, Model, ModelOptions, ParSet};
+pub use spec::{
+    Channel, Measurement, MeasurementConfig, Modifier, ModifierData, ModifierType, Observation,
+    ParameterConfig, Sample, Workspace,
+};

@@ -1,0 +1,1128 @@
+//! The pyhf JSON workspace (schema 1.0.0): typed structs, reading with
+//! located errors, writing, RFC 6902 patches and validation.
+//!
+//! Reading goes through `serde_json::Value` and a hand-written walker so that
+//! every malformed input is reported with a JSON-path-like location such as
+//! `channels[1].samples[0].modifiers[2] (histosys 'jes')` instead of serde's
+//! generic "data did not match any variant".
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+/// A pyhf workspace: channels, observations and measurements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workspace {
+    /// Channels (regions), each with its samples.
+    pub channels: Vec<Channel>,
+    /// Measurements (POI and parameter configurations).
+    pub measurements: Vec<Measurement>,
+    /// Observed data, one entry per channel.
+    pub observations: Vec<Observation>,
+    /// Schema version; only `"1.0.0"` is accepted.
+    pub version: String,
+}
+
+/// A channel (region) with its samples; its bin count is that of its first sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub name: String,
+    pub samples: Vec<Sample>,
+}
+
+/// A sample: nominal yields per bin and the modifiers acting on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub data: Vec<f64>,
+    pub modifiers: Vec<Modifier>,
+}
+
+/// A modifier: its (parameter) name and its type-specific data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modifier {
+    pub name: String,
+    pub data: ModifierData,
+}
+
+/// The seven HistFactory modifier types with their data shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModifierData {
+    /// Correlated shape systematic: alternative histograms at α = ±1.
+    HistoSys {
+        lo_data: Vec<f64>,
+        hi_data: Vec<f64>,
+    },
+    /// Luminosity (name must be `lumi`); configured by the measurement.
+    Lumi,
+    /// Free normalisation factor.
+    NormFactor,
+    /// Normalisation systematic: factors at α = ±1.
+    NormSys { lo: f64, hi: f64 },
+    /// Free per-bin factors.
+    ShapeFactor,
+    /// Uncorrelated per-bin systematic (absolute uncertainties), Poisson constrained.
+    ShapeSys(Vec<f64>),
+    /// MC statistical uncertainty (absolute, per bin), Gaussian constrained.
+    StatError(Vec<f64>),
+}
+
+/// Modifier type tags. The declaration order is pyhf's `histfactory_set`
+/// order, which determines pyhf's parameter order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ModifierType {
+    HistoSys,
+    Lumi,
+    NormFactor,
+    NormSys,
+    ShapeFactor,
+    ShapeSys,
+    StatError,
+}
+
+impl ModifierType {
+    /// The JSON spelling (`"histosys"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModifierType::HistoSys => "histosys",
+            ModifierType::Lumi => "lumi",
+            ModifierType::NormFactor => "normfactor",
+            ModifierType::NormSys => "normsys",
+            ModifierType::ShapeFactor => "shapefactor",
+            ModifierType::ShapeSys => "shapesys",
+            ModifierType::StatError => "staterror",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "histosys" => ModifierType::HistoSys,
+            "lumi" => ModifierType::Lumi,
+            "normfactor" => ModifierType::NormFactor,
+            "normsys" => ModifierType::NormSys,
+            "shapefactor" => ModifierType::ShapeFactor,
+            "shapesys" => ModifierType::ShapeSys,
+            "staterror" => ModifierType::StatError,
+            _ => return None,
+        })
+    }
+
+    /// Whether the parameter set has one parameter per bin.
+    pub fn is_binned(self) -> bool {
+        matches!(
+            self,
+            ModifierType::ShapeFactor | ModifierType::ShapeSys | ModifierType::StatError
+        )
+    }
+
+    /// Whether the parameters carry a constraint term (and auxiliary data).
+    pub fn is_constrained(self) -> bool {
+        !matches!(self, ModifierType::NormFactor | ModifierType::ShapeFactor)
+    }
+}
+
+impl fmt::Display for ModifierType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ModifierData {
+    /// The type tag of this modifier.
+    pub fn modifier_type(&self) -> ModifierType {
+        match self {
+            ModifierData::HistoSys { .. } => ModifierType::HistoSys,
+            ModifierData::Lumi => ModifierType::Lumi,
+            ModifierData::NormFactor => ModifierType::NormFactor,
+            ModifierData::NormSys { .. } => ModifierType::NormSys,
+            ModifierData::ShapeFactor => ModifierType::ShapeFactor,
+            ModifierData::ShapeSys(_) => ModifierType::ShapeSys,
+            ModifierData::StatError(_) => ModifierType::StatError,
+        }
+    }
+}
+
+impl Modifier {
+    /// The type tag of this modifier.
+    pub fn modifier_type(&self) -> ModifierType {
+        self.data.modifier_type()
+    }
+}
+
+/// Observed counts of one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub name: String,
+    pub data: Vec<f64>,
+}
+
+/// A named measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    pub name: String,
+    pub config: MeasurementConfig,
+}
+
+/// POI and parameter configurations of a measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasurementConfig {
+    pub poi: String,
+    pub parameters: Vec<ParameterConfig>,
+}
+
+/// User configuration of one parameter set (overrides the modifier defaults).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParameterConfig {
+    pub name: String,
+    pub inits: Option<Vec<f64>>,
+    pub bounds: Option<Vec<[f64; 2]>>,
+    pub auxdata: Option<Vec<f64>>,
+    pub factors: Option<Vec<f64>>,
+    pub sigmas: Option<Vec<f64>>,
+    pub fixed: Option<bool>,
+}
+
+fn werr(location: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Workspace {
+        location: location.into(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------- reading
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn as_object<'a>(v: &'a Value, loc: &str, allowed: &[&str]) -> Result<&'a Map<String, Value>> {
+    let m = v
+        .as_object()
+        .ok_or_else(|| werr(loc, format!("expected an object, found {}", json_type(v))))?;
+    for k in m.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(werr(
+                loc,
+                format!("unknown key '{k}' (allowed: {})", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+fn field<'a>(m: &'a Map<String, Value>, key: &str, loc: &str) -> Result<&'a Value> {
+    m.get(key)
+        .ok_or_else(|| werr(loc, format!("missing required key '{key}'")))
+}
+
+fn string_field(m: &Map<String, Value>, key: &str, loc: &str) -> Result<String> {
+    let v = field(m, key, loc)?;
+    v.as_str().map(str::to_owned).ok_or_else(|| {
+        werr(
+            format!("{loc}.{key}"),
+            format!("expected a string, found {}", json_type(v)),
+        )
+    })
+}
+
+fn number(v: &Value, loc: &str) -> Result<f64> {
+    v.as_f64()
+        .ok_or_else(|| werr(loc, format!("expected a number, found {}", json_type(v))))
+}
+
+fn numbers(v: &Value, loc: &str) -> Result<Vec<f64>> {
+    let a = v.as_array().ok_or_else(|| {
+        werr(
+            loc,
+            format!("expected an array of numbers, found {}", json_type(v)),
+        )
+    })?;
+    if a.is_empty() {
+        return Err(werr(
+            loc,
+            "expected at least one number, found an empty array",
+        ));
+    }
+    a.iter()
+        .enumerate()
+        .map(|(i, x)| number(x, &format!("{loc}[{i}]")))
+        .collect()
+}
+
+fn array<'a>(v: &'a Value, loc: &str, min1: bool) -> Result<&'a Vec<Value>> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| werr(loc, format!("expected an array, found {}", json_type(v))))?;
+    if min1 && a.is_empty() {
+        return Err(werr(
+            loc,
+            "expected at least one entry, found an empty array",
+        ));
+    }
+    Ok(a)
+}
+
+fn name_of(v: &Value) -> String {
+    v.get("name")
+        .and_then(Value::as_str)
+        .map(|s| format!(" ('{s}')"))
+        .unwrap_or_default()
+}
+
+fn parse_modifier(v: &Value, loc: &str) -> Result<Modifier> {
+    let m = as_object(v, loc, &["name", "type", "data"])?;
+    let name = string_field(m, "name", loc)?;
+    let ty_v = field(m, "type", loc)?;
+    let ty_s = ty_v.as_str().ok_or_else(|| {
+        werr(
+            format!("{loc}.type"),
+            format!("expected a string, found {}", json_type(ty_v)),
+        )
+    })?;
+    let loc = format!("{loc} ({ty_s} '{name}')");
+    let ty = ModifierType::parse(ty_s).ok_or_else(|| {
+        werr(
+            &loc,
+            format!(
+                "unknown modifier type '{ty_s}' (expected one of histosys, lumi, normfactor, \
+                 normsys, shapefactor, shapesys, staterror)"
+            ),
+        )
+    })?;
+    let data = field(m, "data", &loc)?;
+    let dloc = format!("{loc}.data");
+    let expect_null = |d: &Value| -> Result<()> {
+        if d.is_null() {
+            Ok(())
+        } else {
+            Err(werr(
+                &dloc,
+                format!("a {ty_s} modifier takes data null, found {}", json_type(d)),
+            ))
+        }
+    };
+    let data = match ty {
+        ModifierType::NormFactor => {
+            expect_null(data)?;
+            ModifierData::NormFactor
+        }
+        ModifierType::ShapeFactor => {
+            expect_null(data)?;
+            ModifierData::ShapeFactor
+        }
+        ModifierType::Lumi => {
+            expect_null(data)?;
+            ModifierData::Lumi
+        }
+        ModifierType::NormSys => {
+            let d = as_object(data, &dloc, &["lo", "hi"])?;
+            let lo = number(field(d, "lo", &dloc)?, &format!("{dloc}.lo"))?;
+            let hi = number(field(d, "hi", &dloc)?, &format!("{dloc}.hi"))?;
+            ModifierData::NormSys { lo, hi }
+        }
+        ModifierType::HistoSys => {
+            let d = as_object(data, &dloc, &["lo_data", "hi_data"])?;
+            let lo_data = numbers(field(d, "lo_data", &dloc)?, &format!("{dloc}.lo_data"))?;
+            let hi_data = numbers(field(d, "hi_data", &dloc)?, &format!("{dloc}.hi_data"))?;
+            ModifierData::HistoSys { lo_data, hi_data }
+        }
+        ModifierType::ShapeSys => ModifierData::ShapeSys(numbers(data, &dloc)?),
+        ModifierType::StatError => ModifierData::StatError(numbers(data, &dloc)?),
+    };
+    Ok(Modifier { name, data })
+}
+
+fn parse_sample(v: &Value, loc: &str) -> Result<Sample> {
+    let m = as_object(v, loc, &["name", "data", "modifiers"])?;
+    let name = string_field(m, "name", loc)?;
+    let data = numbers(field(m, "data", loc)?, &format!("{loc}.data"))?;
+    let mods = array(
+        field(m, "modifiers", loc)?,
+        &format!("{loc}.modifiers"),
+        false,
+    )?;
+    let modifiers = mods
+        .iter()
+        .enumerate()
+        .map(|(i, x)| parse_modifier(x, &format!("{loc}.modifiers[{i}]")))
+        .collect::<Result<_>>()?;
+    Ok(Sample {
+        name,
+        data,
+        modifiers,
+    })
+}
+
+fn parse_channel(v: &Value, loc: &str) -> Result<Channel> {
+    let m = as_object(v, loc, &["name", "samples"])?;
+    let name = string_field(m, "name", loc)?;
+    let samples = array(field(m, "samples", loc)?, &format!("{loc}.samples"), true)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| parse_sample(x, &format!("{loc}.samples[{i}]")))
+        .collect::<Result<_>>()?;
+    Ok(Channel { name, samples })
+}
+
+fn parse_parameter(v: &Value, loc: &str) -> Result<ParameterConfig> {
+    let m = as_object(
+        v,
+        loc,
+        &[
+            "name", "inits", "bounds", "auxdata", "factors", "sigmas", "fixed",
+        ],
+    )?;
+    let name = string_field(m, "name", loc)?;
+    let opt_nums = |k: &str| -> Result<Option<Vec<f64>>> {
+        m.get(k)
+            .map(|x| numbers(x, &format!("{loc}.{k}")))
+            .transpose()
+    };
+    let bounds = match m.get("bounds") {
+        None => None,
+        Some(b) => {
+            let bl = format!("{loc}.bounds");
+            let a = array(b, &bl, true)?;
+            let mut out = Vec::with_capacity(a.len());
+            for (i, pair) in a.iter().enumerate() {
+                let pl = format!("{bl}[{i}]");
+                let p = numbers(pair, &pl)?;
+                if p.len() != 2 {
+                    return Err(werr(
+                        pl,
+                        format!("a bound is a pair [lo, hi], found {} numbers", p.len()),
+                    ));
+                }
+                out.push([p[0], p[1]]);
+            }
+            Some(out)
+        }
+    };
+    let fixed = match m.get("fixed") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(x) => {
+            return Err(werr(
+                format!("{loc}.fixed"),
+                format!("expected a boolean, found {}", json_type(x)),
+            ))
+        }
+    };
+    Ok(ParameterConfig {
+        name,
+        inits: opt_nums("inits")?,
+        bounds,
+        auxdata: opt_nums("auxdata")?,
+        factors: opt_nums("factors")?,
+        sigmas: opt_nums("sigmas")?,
+        fixed,
+    })
+}
+
+fn parse_measurement(v: &Value, loc: &str) -> Result<Measurement> {
+    let m = as_object(v, loc, &["name", "config"])?;
+    let name = string_field(m, "name", loc)?;
+    let cloc = format!("{loc}.config");
+    let c = as_object(field(m, "config", loc)?, &cloc, &["poi", "parameters"])?;
+    let poi = string_field(c, "poi", &cloc)?;
+    let ploc = format!("{cloc}.parameters");
+    let parameters = array(field(c, "parameters", &cloc)?, &ploc, false)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| parse_parameter(x, &format!("{ploc}[{i}]{}", name_of(x))))
+        .collect::<Result<_>>()?;
+    Ok(Measurement {
+        name,
+        config: MeasurementConfig { poi, parameters },
+    })
+}
+
+fn parse_observation(v: &Value, loc: &str) -> Result<Observation> {
+    let m = as_object(v, loc, &["name", "data"])?;
+    Ok(Observation {
+        name: string_field(m, "name", loc)?,
+        data: numbers(field(m, "data", loc)?, &format!("{loc}.data"))?,
+    })
+}
+
+// ---------------------------------------------------------------- writing
+
+fn nums_value(x: &[f64]) -> Value {
+    Value::Array(x.iter().map(|&v| Value::from(v)).collect())
+}
+
+fn modifier_value(m: &Modifier) -> Value {
+    let data = match &m.data {
+        ModifierData::Lumi | ModifierData::NormFactor | ModifierData::ShapeFactor => Value::Null,
+        ModifierData::NormSys { lo, hi } => serde_json::json!({ "hi": hi, "lo": lo }),
+        ModifierData::HistoSys { lo_data, hi_data } => {
+            serde_json::json!({ "hi_data": nums_value(hi_data), "lo_data": nums_value(lo_data) })
+        }
+        ModifierData::ShapeSys(d) | ModifierData::StatError(d) => nums_value(d),
+    };
+    serde_json::json!({ "name": m.name, "type": m.modifier_type().as_str(), "data": data })
+}
+
+fn parameter_value(p: &ParameterConfig) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::from(p.name.clone()));
+    if let Some(x) = &p.inits {
+        m.insert("inits".into(), nums_value(x));
+    }
+    if let Some(b) = &p.bounds {
+        m.insert(
+            "bounds".into(),
+            Value::Array(b.iter().map(|pair| nums_value(pair)).collect()),
+        );
+    }
+    if let Some(x) = &p.auxdata {
+        m.insert("auxdata".into(), nums_value(x));
+    }
+    if let Some(x) = &p.factors {
+        m.insert("factors".into(), nums_value(x));
+    }
+    if let Some(x) = &p.sigmas {
+        m.insert("sigmas".into(), nums_value(x));
+    }
+    if let Some(f) = p.fixed {
+        m.insert("fixed".into(), Value::Bool(f));
+    }
+    Value::Object(m)
+}
+
+// ---------------------------------------------------------------- API
+
+impl Workspace {
+    /// Parses and validates a workspace from JSON text.
+    pub fn from_json_str(s: &str) -> Result<Workspace> {
+        let v: Value = serde_json::from_str(s).map_err(|source| Error::Json {
+            context: "workspace".into(),
+            source,
+        })?;
+        Self::from_value(&v)
+    }
+
+    /// Reads, parses and validates a workspace file.
+    pub fn from_path(path: &Path) -> Result<Workspace> {
+        let s = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let v: Value = serde_json::from_str(&s).map_err(|source| Error::Json {
+            context: path.display().to_string(),
+            source,
+        })?;
+        Self::from_value(&v)
+    }
+
+    /// Builds and validates a workspace from a parsed JSON value.
+    pub fn from_value(v: &Value) -> Result<Workspace> {
+        let m = as_object(
+            v,
+            "workspace",
+            &["channels", "measurements", "observations", "version"],
+        )?;
+        let version = string_field(m, "version", "workspace")?;
+        let channels = array(field(m, "channels", "workspace")?, "channels", true)?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| parse_channel(x, &format!("channels[{i}]")))
+            .collect::<Result<_>>()?;
+        let measurements = array(field(m, "measurements", "workspace")?, "measurements", true)?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| parse_measurement(x, &format!("measurements[{i}]{}", name_of(x))))
+            .collect::<Result<_>>()?;
+        let observations = array(field(m, "observations", "workspace")?, "observations", true)?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| parse_observation(x, &format!("observations[{i}]{}", name_of(x))))
+            .collect::<Result<_>>()?;
+        let ws = Workspace {
+            channels,
+            measurements,
+            observations,
+            version,
+        };
+        ws.validate()?;
+        Ok(ws)
+    }
+
+    /// The workspace as a JSON value (pyhf's layout and key names).
+    pub fn to_value(&self) -> Value {
+        let channels = self
+            .channels
+            .iter()
+            .map(|c| {
+                let samples = c
+                    .samples
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "name": s.name,
+                            "data": nums_value(&s.data),
+                            "modifiers": s.modifiers.iter().map(modifier_value).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                serde_json::json!({ "name": c.name, "samples": samples })
+            })
+            .collect::<Vec<_>>();
+        let measurements = self
+            .measurements
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "config": {
+                        "poi": m.config.poi,
+                        "parameters": m.config.parameters.iter().map(parameter_value).collect::<Vec<_>>(),
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let observations = self
+            .observations
+            .iter()
+            .map(|o| serde_json::json!({ "name": o.name, "data": nums_value(&o.data) }))
+            .collect::<Vec<_>>();
+        serde_json::json!({
+            "channels": channels,
+            "measurements": measurements,
+            "observations": observations,
+            "version": self.version,
+        })
+    }
+
+    /// The workspace as pretty-printed JSON text.
+    pub fn to_json_string(&self) -> String {
+        // Serialising a `Value` built from finite numbers cannot fail.
+        serde_json::to_string_pretty(&self.to_value()).unwrap_or_default()
+    }
+
+    /// Applies an RFC 6902 JSON patch (as `pyhf cls -p` does) and re-validates.
+    /// `label` names the patch in errors (e.g. its file name). On error the
+    /// workspace is left unchanged.
+    pub fn apply_patch(&mut self, patch_json: &str, label: &str) -> Result<()> {
+        let patch: json_patch::Patch =
+            serde_json::from_str(patch_json).map_err(|e| Error::Patch {
+                patch: label.to_owned(),
+                message: format!("not a valid RFC 6902 JSON patch: {e}"),
+            })?;
+        let mut v = self.to_value();
+        json_patch::patch(&mut v, &patch).map_err(|e| Error::Patch {
+            patch: label.to_owned(),
+            message: e.to_string(),
+        })?;
+        let ws = Workspace::from_value(&v).map_err(|e| match e {
+            Error::Workspace { location, message } => Error::Patch {
+                patch: label.to_owned(),
+                message: format!("the patched workspace is invalid: {location}: {message}"),
+            },
+            other => other,
+        })?;
+        *self = ws;
+        Ok(())
+    }
+
+    /// Names of the measurements, in file order.
+    pub fn measurement_names(&self) -> Vec<&str> {
+        self.measurements.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The measurement named `name`, or the first one (pyhf's default) when `None`.
+    pub fn measurement(&self, name: Option<&str>) -> Result<&Measurement> {
+        match name {
+            None => self
+                .measurements
+                .first()
+                .ok_or_else(|| werr("measurements", "no measurements have been defined")),
+            Some(n) => self
+                .measurements
+                .iter()
+                .find(|m| m.name == n)
+                .ok_or_else(|| {
+                    werr(
+                        "measurements",
+                        format!(
+                            "no measurement named '{n}' (available: {})",
+                            self.measurement_names().join(", ")
+                        ),
+                    )
+                }),
+        }
+    }
+
+    /// Checks everything pyhf would reject (and a few things pyhf silently
+    /// mishandles), reporting the first problem with its location.
+    pub fn validate(&self) -> Result<()> {
+        if self.version != "1.0.0" {
+            return Err(werr(
+                "version",
+                format!(
+                    "unsupported schema version '{}', expected '1.0.0'",
+                    self.version
+                ),
+            ));
+        }
+        let pars = self.parameter_sets()?;
+        self.validate_observations()?;
+        if self.measurements.is_empty() {
+            return Err(werr("measurements", "at least one measurement is required"));
+        }
+        let mut seen = HashMap::new();
+        for (i, m) in self.measurements.iter().enumerate() {
+            let loc = format!("measurements[{i}] ('{}')", m.name);
+            if let Some(j) = seen.insert(m.name.as_str(), i) {
+                return Err(werr(
+                    loc,
+                    format!("duplicate measurement name (also measurements[{j}])"),
+                ));
+            }
+            validate_measurement(m, &loc, &pars)?;
+        }
+        Ok(())
+    }
+
+    fn validate_observations(&self) -> Result<()> {
+        let nbins: HashMap<&str, usize> = self
+            .channels
+            .iter()
+            .map(|c| (c.name.as_str(), c.samples[0].data.len()))
+            .collect();
+        let mut seen = HashMap::new();
+        for (i, o) in self.observations.iter().enumerate() {
+            let loc = format!("observations[{i}] ('{}')", o.name);
+            if let Some(j) = seen.insert(o.name.as_str(), i) {
+                return Err(werr(
+                    loc,
+                    format!(
+                        "duplicate observation for channel '{}' (also observations[{j}])",
+                        o.name
+                    ),
+                ));
+            }
+            let n = *nbins.get(o.name.as_str()).ok_or_else(|| {
+                werr(
+                    &loc,
+                    format!("no channel named '{}' in the workspace", o.name),
+                )
+            })?;
+            if o.data.len() != n {
+                return Err(werr(
+                    format!("{loc}.data"),
+                    format!("has {} bins, channel '{}' has {n}", o.data.len(), o.name),
+                ));
+            }
+            for (b, &x) in o.data.iter().enumerate() {
+                if !x.is_finite() || x < 0.0 {
+                    return Err(werr(
+                        format!("{loc}.data[{b}]"),
+                        format!("observed count must be finite and >= 0, found {x}"),
+                    ));
+                }
+            }
+        }
+        for (i, c) in self.channels.iter().enumerate() {
+            if !seen.contains_key(c.name.as_str()) {
+                return Err(werr(
+                    format!("channels[{i}] ('{}')", c.name),
+                    "no observation for this channel",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameter sets the channels declare, keyed by name, after checking
+    /// the channel/sample/modifier structure and the sharing rules.
+    pub(crate) fn parameter_sets(&self) -> Result<BTreeMap<String, ParSetDecl>> {
+        if self.channels.is_empty() {
+            return Err(werr("channels", "at least one channel is required"));
+        }
+        let mut chan_seen = HashMap::new();
+        let mut decls: BTreeMap<String, ParSetDecl> = BTreeMap::new();
+        // staterror name -> global sample name -> channels covered
+        let mut stat_cover: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+        let nbins_of: HashMap<&str, usize> = self
+            .channels
+            .iter()
+            .filter_map(|c| c.samples.first().map(|s| (c.name.as_str(), s.data.len())))
+            .collect();
+        for (ci, c) in self.channels.iter().enumerate() {
+            let cloc = format!("channels[{ci}] ('{}')", c.name);
+            if let Some(j) = chan_seen.insert(c.name.as_str(), ci) {
+                return Err(werr(
+                    cloc,
+                    format!("duplicate channel name (also channels[{j}])"),
+                ));
+            }
+            let Some(first) = c.samples.first() else {
+                return Err(werr(cloc, "a channel needs at least one sample"));
+            };
+            let nbins = first.data.len();
+            if nbins == 0 {
+                return Err(werr(
+                    format!("{cloc}.samples[0].data"),
+                    "a sample needs at least one bin",
+                ));
+            }
+            let mut samp_seen = HashMap::new();
+            for (si, s) in c.samples.iter().enumerate() {
+                let sloc = format!("channels[{ci}].samples[{si}] ('{}')", s.name);
+                if let Some(j) = samp_seen.insert(s.name.as_str(), si) {
+                    return Err(werr(
+                        sloc,
+                        format!(
+                            "duplicate sample name in channel '{}' (also samples[{j}])",
+                            c.name
+                        ),
+                    ));
+                }
+                if s.data.len() != nbins {
+                    return Err(werr(
+                        format!("{sloc}.data"),
+                        format!(
+                            "has {} bins, channel '{}' has {nbins}",
+                            s.data.len(),
+                            c.name
+                        ),
+                    ));
+                }
+                check_finite(&s.data, &format!("{sloc}.data"), "yield", false)?;
+                let mut mod_seen = HashMap::new();
+                for (mi, m) in s.modifiers.iter().enumerate() {
+                    let ty = m.modifier_type();
+                    let mloc = format!(
+                        "channels[{ci}].samples[{si}].modifiers[{mi}] ({ty} '{}')",
+                        m.name
+                    );
+                    if let Some(j) = mod_seen.insert((ty, m.name.as_str()), mi) {
+                        return Err(werr(
+                            mloc,
+                            format!("the same modifier appears twice on this sample (also modifiers[{j}])"),
+                        ));
+                    }
+                    let bins_msg = |what: &str, n: usize| {
+                        werr(
+                            &mloc,
+                            format!("{what} has {n} bins, channel '{}' has {nbins}", c.name),
+                        )
+                    };
+                    match &m.data {
+                        ModifierData::Lumi if m.name != "lumi" => {
+                            return Err(werr(
+                                &mloc,
+                                "a lumi modifier must be named 'lumi' (pyhf schema 1.0.0)",
+                            ));
+                        }
+                        ModifierData::NormSys { lo, hi } if !lo.is_finite() || !hi.is_finite() => {
+                            return Err(werr(
+                                &mloc,
+                                format!("lo/hi must be finite, found lo={lo}, hi={hi}"),
+                            ));
+                        }
+                        ModifierData::HistoSys { lo_data, hi_data } => {
+                            if lo_data.len() != nbins {
+                                return Err(bins_msg("lo_data", lo_data.len()));
+                            }
+                            if hi_data.len() != nbins {
+                                return Err(bins_msg("hi_data", hi_data.len()));
+                            }
+                            check_finite(lo_data, &format!("{mloc}.data.lo_data"), "yield", false)?;
+                            check_finite(hi_data, &format!("{mloc}.data.hi_data"), "yield", false)?;
+                        }
+                        ModifierData::ShapeSys(d) | ModifierData::StatError(d) => {
+                            if d.len() != nbins {
+                                return Err(bins_msg("data", d.len()));
+                            }
+                            check_finite(d, &format!("{mloc}.data"), "uncertainty", true)?;
+                        }
+                        _ => {}
+                    }
+                    let n_pars = if ty.is_binned() { nbins } else { 1 };
+                    match decls.get_mut(&m.name) {
+                        None => {
+                            decls.insert(
+                                m.name.clone(),
+                                ParSetDecl {
+                                    ty,
+                                    n_pars,
+                                    first_location: mloc.clone(),
+                                    also_histosys: ty == ModifierType::HistoSys,
+                                    also_normsys: ty == ModifierType::NormSys,
+                                },
+                            );
+                        }
+                        Some(d) => {
+                            let compatible = d.ty == ty
+                                || matches!(
+                                    (d.ty, ty),
+                                    (ModifierType::HistoSys, ModifierType::NormSys)
+                                        | (ModifierType::NormSys, ModifierType::HistoSys)
+                                );
+                            if !compatible {
+                                return Err(werr(
+                                    mloc,
+                                    format!(
+                                        "parameter '{}' is also declared as a {} modifier at {}; only normsys and histosys may share a name across types",
+                                        m.name, d.ty, d.first_location
+                                    ),
+                                ));
+                            }
+                            if ty == ModifierType::ShapeSys {
+                                return Err(werr(
+                                    mloc,
+                                    format!(
+                                        "shapesys '{}' is already declared at {}; shapesys modifiers cannot be shared",
+                                        m.name, d.first_location
+                                    ),
+                                ));
+                            }
+                            if ty == ModifierType::ShapeFactor && d.n_pars != nbins {
+                                return Err(werr(
+                                    mloc,
+                                    format!(
+                                        "shapefactor '{}' is shared by channels with different bin counts ({} here, {} at {})",
+                                        m.name, nbins, d.n_pars, d.first_location
+                                    ),
+                                ));
+                            }
+                            d.also_histosys |= ty == ModifierType::HistoSys;
+                            d.also_normsys |= ty == ModifierType::NormSys;
+                        }
+                    }
+                    if ty == ModifierType::StatError {
+                        stat_cover
+                            .entry(m.name.clone())
+                            .or_default()
+                            .entry(s.name.clone())
+                            .or_default()
+                            .insert(c.name.clone());
+                    }
+                }
+            }
+        }
+        // pyhf requires every sample subscribing to a staterror to cover the same channels.
+        for (name, per_sample) in &stat_cover {
+            let mut it = per_sample.iter();
+            if let Some((s0, cov0)) = it.next() {
+                for (s, cov) in it {
+                    if cov != cov0 {
+                        let loc = decls
+                            .get(name)
+                            .map(|d| d.first_location.clone())
+                            .unwrap_or_default();
+                        return Err(werr(
+                            loc,
+                            format!(
+                                "staterror '{name}' covers channels {:?} for sample '{s0}' but {:?} for sample '{s}'; every sample must use it in the same channels",
+                                cov0, cov
+                            ),
+                        ));
+                    }
+                }
+                let n: usize = cov0
+                    .iter()
+                    .map(|c| nbins_of.get(c.as_str()).copied().unwrap_or(0))
+                    .sum();
+                if let Some(d) = decls.get_mut(name) {
+                    d.n_pars = n;
+                }
+            }
+        }
+        Ok(decls)
+    }
+}
+
+/// What the channels declare about one parameter set.
+#[derive(Debug, Clone)]
+pub(crate) struct ParSetDecl {
+    /// The type of the first modifier with this name (normsys/histosys may mix).
+    pub ty: ModifierType,
+    pub n_pars: usize,
+    pub first_location: String,
+    pub also_histosys: bool,
+    pub also_normsys: bool,
+}
+
+fn check_finite(x: &[f64], loc: &str, what: &str, nonneg: bool) -> Result<()> {
+    for (b, &v) in x.iter().enumerate() {
+        if !v.is_finite() || (nonneg && v < 0.0) {
+            let req = if nonneg { "finite and >= 0" } else { "finite" };
+            return Err(werr(
+                format!("{loc}[{b}]"),
+                format!("{what} must be {req}, found {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_measurement(
+    m: &Measurement,
+    loc: &str,
+    pars: &BTreeMap<String, ParSetDecl>,
+) -> Result<()> {
+    let poi = &m.config.poi;
+    if !poi.is_empty() {
+        match pars.get(poi) {
+            None => {
+                return Err(werr(
+                    format!("{loc}.config.poi"),
+                    format!("the POI '{poi}' is not a parameter of the model"),
+                ))
+            }
+            Some(d) if d.n_pars > 1 => {
+                return Err(werr(
+                    format!("{loc}.config.poi"),
+                    format!("the POI '{poi}' is a {} with {} parameters; the POI must be a single parameter", d.ty, d.n_pars),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let mut seen = HashMap::new();
+    let mut lumi_cfg = false;
+    for (i, p) in m.config.parameters.iter().enumerate() {
+        let ploc = format!("{loc}.config.parameters[{i}] ('{}')", p.name);
+        if let Some(j) = seen.insert(p.name.as_str(), i) {
+            return Err(werr(
+                ploc,
+                format!("duplicate parameter configuration (also parameters[{j}])"),
+            ));
+        }
+        let d = pars.get(&p.name).ok_or_else(|| {
+            werr(
+                &ploc,
+                format!(
+                    "configures '{}', which is not a parameter of the model",
+                    p.name
+                ),
+            )
+        })?;
+        let n = d.n_pars;
+        let ty = d.ty;
+        let check_len = |k: &str, len: usize| -> Result<()> {
+            if len != n {
+                Err(werr(
+                    format!("{ploc}.{k}"),
+                    format!(
+                        "has {len} values, parameter set '{}' ({ty}) has {n} parameters",
+                        p.name
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let unused = |k: &str| {
+            werr(
+                format!("{ploc}.{k}"),
+                format!("a {ty} parameter does not use '{k}'"),
+            )
+        };
+        if let Some(x) = &p.inits {
+            check_len("inits", x.len())?;
+            check_finite(x, &format!("{ploc}.inits"), "init", false)?;
+        }
+        if let Some(b) = &p.bounds {
+            check_len("bounds", b.len())?;
+            for (k, [lo, hi]) in b.iter().enumerate() {
+                if lo.is_nan() || hi.is_nan() || lo > hi {
+                    return Err(werr(
+                        format!("{ploc}.bounds[{k}]"),
+                        format!("lower bound {lo} is above upper bound {hi}"),
+                    ));
+                }
+            }
+        }
+        if let Some(x) = &p.auxdata {
+            if !ty.is_constrained() {
+                return Err(unused("auxdata"));
+            }
+            check_len("auxdata", x.len())?;
+            check_finite(x, &format!("{ploc}.auxdata"), "auxdata", false)?;
+        }
+        if let Some(x) = &p.sigmas {
+            if !matches!(ty, ModifierType::StatError | ModifierType::Lumi) {
+                return Err(unused("sigmas"));
+            }
+            check_len("sigmas", x.len())?;
+            for (k, &s) in x.iter().enumerate() {
+                if !(s.is_finite() && s > 0.0) {
+                    return Err(werr(
+                        format!("{ploc}.sigmas[{k}]"),
+                        format!("sigma must be finite and > 0, found {s}"),
+                    ));
+                }
+            }
+        }
+        if let Some(x) = &p.factors {
+            if ty != ModifierType::ShapeSys {
+                return Err(unused("factors"));
+            }
+            check_len("factors", x.len())?;
+            for (k, &s) in x.iter().enumerate() {
+                if !(s.is_finite() && s > 0.0) {
+                    return Err(werr(
+                        format!("{ploc}.factors[{k}]"),
+                        format!("factor must be finite and > 0, found {s}"),
+                    ));
+                }
+            }
+        }
+        if ty == ModifierType::Lumi {
+            lumi_cfg = true;
+            for (k, present) in [
+                ("inits", p.inits.is_some()),
+                ("bounds", p.bounds.is_some()),
+                ("auxdata", p.auxdata.is_some()),
+                ("sigmas", p.sigmas.is_some()),
+            ] {
+                if !present {
+                    return Err(werr(
+                        &ploc,
+                        format!("the lumi parameter needs '{k}' (pyhf has no default)"),
+                    ));
+                }
+            }
+        }
+    }
+    if !lumi_cfg {
+        if let Some(d) = pars.values().find(|d| d.ty == ModifierType::Lumi) {
+            return Err(werr(
+                format!("{loc}.config.parameters"),
+                format!(
+                    "the model has a lumi modifier ({}) but the measurement does not configure 'lumi' (inits, bounds, auxdata, sigmas)",
+                    d.first_location
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl serde::Serialize for Workspace {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Workspace {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Workspace::from_value(&v).map_err(serde::de::Error::custom)
+    }
+}
