@@ -8,13 +8,22 @@
 //! * [`asimov`]: the Asimov significance Z_A (no systematics).
 //! * [`bce`]: binary cross-entropy on event-level scores (the classifier
 //!   baseline neos compares against), with optional systematic augmentation.
+//! * [`template`]: a HistFactory workspace whose chosen templates and data
+//!   are supplied as tensors.
+//! * [`loss`]: expected CLs, discovery p0/Z0, σ_μ (Cramér–Rao), generalised
+//!   variance and observed test statistics over a template, with exact
+//!   gradients through the fits.
 
 pub mod asimov;
 pub mod bce;
+pub mod loss;
 mod op;
+pub mod template;
 
 pub use asimov::{asimov_significance, asimov_significance_host};
 pub use bce::{bce, BceScores};
+pub use loss::{Loss, LossKind, LossValue};
+pub use template::{InputSel, Instance, Template};
 
 /// What to do with yields that may be ≤ 0 (a bKDE bin far from every event
 /// is ~0; a Poisson mean must be > 0).
