@@ -15,6 +15,7 @@
 //! See `DESIGN.md` in the shared folder for the architecture.
 
 pub mod error;
+pub mod grad;
 pub mod hf;
 pub mod infer;
 pub mod ops;

@@ -1,0 +1,481 @@
+//! Statistical losses as candle ops with exact gradients w.r.t. every
+//! tensor-valued template input (see [`super::template`]).
+//!
+//! Each evaluation builds the `hf` model from the current values, runs the
+//! `infer` fits (converged to a projected gradient ≤ 1e-10, otherwise
+//! [`Error::FitFailed`]) and differentiates:
+//!
+//! * **test statistics** (CLs, p0/Z0, q on observed data) by the envelope
+//!   theorem: at the converged fixed-POI and free fits, dq/du = ∂q/∂u with the
+//!   fitted parameters held (free parameters have zero gradient, parameters at
+//!   an active bound or fixed do not move), where ∂/∂u includes the data's own
+//!   dependence on u (Asimov data are the expected data at the hypothesis
+//!   point; auxiliary data follow shapesys τ);
+//! * **Fisher-information quantities** (σ_μ, generalised variance) at a fixed
+//!   hypothesis point, where no fit is involved, from third derivatives
+//!   d/du (wᵀ ∇²_θ(−2 ln L) w) with nested duals (`Dual2<Dual64>`).
+//!
+//! Derivatives w.r.t. the inputs are taken one input at a time with a
+//! single-direction dual number through `Model::twice_nll_generic` /
+//! `expected_data_generic`: the same likelihood code the fits use.
+//!
+//! Hypothesis points follow neos/relaxed: the model's suggested initial
+//! parameters with the POI set (0 for the background-only Asimov data of
+//! CLs, 1 for the signal-plus-background Asimov data of p0 and Z0).
+
+use candle_core::Tensor;
+use num_dual::{Dual2, Dual64};
+
+use super::op::{host_inputs, scalar_loss};
+use super::template::{Instance, Target, Template};
+use crate::hf::Model;
+use crate::infer::asymptotics::normal_cdf;
+use crate::infer::fit::{fixed_poi_fit, minimize, FitOptions, FitResult, FitSetup};
+use crate::infer::teststat::{statistic_from_fits, TestStat};
+use crate::infer::Likelihood;
+use crate::{Error, Result};
+
+/// Which loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LossKind {
+    /// Expected (median) CLs at POI `test_mu` with `stat` (`Qmu` or
+    /// `QmuTilde`) on background-only Asimov data: `CLs = 2 Φ(−√qμ,A)`
+    /// (what `relaxed.infer.hypotest` and neos minimise).
+    Cls { test_mu: f64, stat: TestStat },
+    /// Discovery p-value `Φ(−√q0)` on signal-plus-background (POI = 1)
+    /// Asimov data.
+    P0,
+    /// Discovery significance `√q0` on signal-plus-background Asimov data.
+    Z0,
+    /// Cramér–Rao σ of the POI, `sqrt((I⁻¹)_μμ)`, with the Fisher
+    /// information `I` of the free parameters at the hypothesis point
+    /// (POI = `hyp_mu`) on its own Asimov data.
+    SigmaMu { hyp_mu: f64 },
+    /// Generalised variance `1/det I` (I as for `SigmaMu`).
+    GeneralisedVariance { hyp_mu: f64 },
+    /// A test statistic at POI `test_mu` on the observed data (workspace
+    /// observations, or the `Observed` inputs of the template).
+    ObservedTestStat { stat: TestStat, test_mu: f64 },
+}
+
+impl LossKind {
+    fn name(&self) -> &'static str {
+        match self {
+            LossKind::Cls { .. } => "grad::cls",
+            LossKind::P0 => "grad::p0",
+            LossKind::Z0 => "grad::z0",
+            LossKind::SigmaMu { .. } => "grad::sigma_mu",
+            LossKind::GeneralisedVariance { .. } => "grad::generalised_variance",
+            LossKind::ObservedTestStat { .. } => "grad::observed_test_stat",
+        }
+    }
+}
+
+/// Value and (optionally) gradient of a loss w.r.t. the template's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossValue {
+    pub value: f64,
+    pub grad: Option<Vec<f64>>,
+}
+
+/// A loss over a [`Template`].
+#[derive(Debug, Clone)]
+pub struct Loss {
+    template: Template,
+    kind: LossKind,
+    fit: FitOptions,
+}
+
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+fn normal_pdf(x: f64) -> f64 {
+    INV_SQRT_2PI * (-0.5 * x * x).exp()
+}
+
+impl Loss {
+    /// `kind` over `template` with the default fit options.
+    pub fn new(template: Template, kind: LossKind) -> Self {
+        Loss {
+            template,
+            kind,
+            fit: FitOptions::default(),
+        }
+    }
+
+    /// Overrides the fit options (iteration budget, tolerance).
+    pub fn with_fit_options(mut self, fit: FitOptions) -> Self {
+        self.fit = fit;
+        self
+    }
+
+    /// The template.
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+
+    /// The loss kind.
+    pub fn kind(&self) -> LossKind {
+        self.kind
+    }
+
+    /// The loss as a scalar tensor on the tape of `inputs` (one tensor per
+    /// template input, in order, each with that input's number of elements;
+    /// any float dtype, all on one device). Fit failures and invalid yields
+    /// are returned here, before anything is put on the tape.
+    pub fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let lens = self.template.input_lens();
+        if inputs.len() != lens.len() {
+            return Err(Error::InvalidInput(format!(
+                "{}: {} tensors given, the template has {} inputs",
+                self.kind.name(),
+                inputs.len(),
+                lens.len()
+            )));
+        }
+        for (i, (t, &n)) in inputs.iter().zip(&lens).enumerate() {
+            if t.elem_count() != n {
+                return Err(Error::InvalidInput(format!(
+                    "{}: input {i} has {} elements, the template needs {n}",
+                    self.kind.name(),
+                    t.elem_count()
+                )));
+            }
+        }
+        let host = host_inputs(self.kind.name(), inputs)?;
+        let v = self.evaluate(&host.values, host.track)?;
+        scalar_loss(self.kind.name(), &host, v.value, v.grad)
+    }
+
+    /// Value and, if `with_grad`, the exact gradient w.r.t. `values` (all
+    /// template inputs concatenated), on the host.
+    pub fn evaluate(&self, values: &[f64], with_grad: bool) -> Result<LossValue> {
+        let inst = self.template.instantiate(values)?;
+        match self.kind {
+            LossKind::Cls { test_mu, stat } => {
+                if !matches!(stat, TestStat::Qmu | TestStat::QmuTilde) {
+                    return Err(Error::InvalidInput(format!(
+                        "grad::cls: expected CLs needs q or qtilde, not {stat}"
+                    )));
+                }
+                let (q, dq) = self.asimov_test_stat(&inst, stat, test_mu, 0.0, with_grad)?;
+                let sq = q.sqrt();
+                let value = 2.0 * normal_cdf(-sq);
+                let dv = if q > 0.0 { -normal_pdf(sq) / sq } else { 0.0 };
+                Ok(chain(value, dv, dq))
+            }
+            LossKind::P0 | LossKind::Z0 => {
+                let (q, dq) = self.asimov_test_stat(&inst, TestStat::Q0, 0.0, 1.0, with_grad)?;
+                let sq = q.sqrt();
+                if self.kind == LossKind::P0 {
+                    let dv = if q > 0.0 {
+                        -normal_pdf(sq) / (2.0 * sq)
+                    } else {
+                        0.0
+                    };
+                    Ok(chain(normal_cdf(-sq), dv, dq))
+                } else {
+                    if with_grad
+                        && q == 0.0
+                        && dq.as_ref().is_some_and(|g| g.iter().any(|&x| x != 0.0))
+                    {
+                        return Err(Error::InvalidInput(
+                            "grad::z0: q0 = 0, where √q0 is not differentiable".into(),
+                        ));
+                    }
+                    let dv = if q > 0.0 { 0.5 / sq } else { 0.0 };
+                    Ok(chain(sq, dv, dq))
+                }
+            }
+            LossKind::ObservedTestStat { stat, test_mu } => {
+                let data = inst.observed_data();
+                let (q, dq) = self.test_stat_on(
+                    &inst,
+                    stat,
+                    test_mu,
+                    &data,
+                    DataSource::Observed,
+                    with_grad,
+                )?;
+                Ok(chain(q, 1.0, dq))
+            }
+            LossKind::SigmaMu { hyp_mu } => self.fisher_loss(&inst, hyp_mu, true, with_grad),
+            LossKind::GeneralisedVariance { hyp_mu } => {
+                self.fisher_loss(&inst, hyp_mu, false, with_grad)
+            }
+        }
+    }
+
+    fn poi(model: &Model) -> Result<usize> {
+        model
+            .poi_index()
+            .ok_or_else(|| Error::InvalidInput("the model has no parameter of interest".into()))
+    }
+
+    /// The hypothesis point (suggested inits, POI = `mu`) and its Asimov data.
+    fn hypothesis(model: &Model, mu: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+        let poi = Self::poi(model)?;
+        let mut pars = model.init();
+        pars[poi] = mu;
+        let data = model.expected_data(&pars)?;
+        for (b, &l) in data[..model.n_main()].iter().enumerate() {
+            if !(l > 0.0 && l.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "expected yield {l} in main bin {b} at the hypothesis point (POI = {mu}); \
+                     yields must be > 0 (see grad::YieldFloor)"
+                )));
+            }
+        }
+        Ok((pars, data))
+    }
+
+    fn asimov_test_stat(
+        &self,
+        inst: &Instance,
+        stat: TestStat,
+        test_mu: f64,
+        hyp_mu: f64,
+        with_grad: bool,
+    ) -> Result<(f64, Option<Vec<f64>>)> {
+        let (pars, data) = Self::hypothesis(&inst.model, hyp_mu)?;
+        self.test_stat_on(
+            inst,
+            stat,
+            test_mu,
+            &data,
+            DataSource::Asimov(&pars),
+            with_grad,
+        )
+    }
+
+    fn test_stat_on(
+        &self,
+        inst: &Instance,
+        stat: TestStat,
+        test_mu: f64,
+        data: &[f64],
+        source: DataSource,
+        with_grad: bool,
+    ) -> Result<(f64, Option<Vec<f64>>)> {
+        let model = &inst.model;
+        let poi = Self::poi(model)?;
+        let setup = FitSetup::from_model(model);
+        let start = match source {
+            DataSource::Asimov(p) => Some(p),
+            DataSource::Observed => None,
+        };
+        let free = minimize(model, data, &setup, start, &self.fit, "free fit")?;
+        let fixed = fixed_poi_fit(model, data, test_mu, &setup, Some(&free.pars), &self.fit)?;
+        let q = statistic_from_fits(stat, test_mu, &fixed, &free, poi);
+        if !with_grad {
+            return Ok((q, None));
+        }
+        // The statistic is identically 0 on this branch (one-sided or clipped).
+        if q == 0.0 {
+            return Ok((q, Some(vec![0.0; inst.targets.len()])));
+        }
+        let grad = directional(inst, |u, obs_main| {
+            let d = match source {
+                DataSource::Asimov(p) => {
+                    let p: Vec<Dual64> = p.iter().map(|&x| Dual64::from(x)).collect();
+                    model.expected_data_generic(&p, u)?
+                }
+                DataSource::Observed => {
+                    let mut d = obs_main.to_vec();
+                    d.extend(model.auxdata_generic(u)?);
+                    d
+                }
+            };
+            let f0 = nll_at(model, &fixed, &d, u)?;
+            let f1 = nll_at(model, &free, &d, u)?;
+            Ok((f0 - f1).eps)
+        })?;
+        Ok((q, Some(grad)))
+    }
+
+    fn fisher_loss(
+        &self,
+        inst: &Instance,
+        hyp_mu: f64,
+        sigma: bool,
+        with_grad: bool,
+    ) -> Result<LossValue> {
+        let model = &inst.model;
+        let poi = Self::poi(model)?;
+        let (pars, data) = Self::hypothesis(model, hyp_mu)?;
+        let n = pars.len();
+        let fixed = model.fixed();
+        let free: Vec<usize> = (0..n).filter(|&i| !fixed[i]).collect();
+        let m = free.len();
+        let kpoi = free.iter().position(|&i| i == poi).ok_or_else(|| {
+            Error::InvalidInput("the parameter of interest is fixed; σ_μ is undefined".into())
+        })?;
+        let mut g = vec![0.0; n];
+        let mut h = vec![0.0; n * n];
+        model.twice_nll_grad_hess(&pars, &data, &mut g, &mut h)?;
+        // Fisher information of the free parameters: half the Hessian of −2 ln L.
+        let mut fisher = vec![0.0; m * m];
+        for (a, &i) in free.iter().enumerate() {
+            for (b, &j) in free.iter().enumerate() {
+                fisher[a * m + b] = 0.5 * h[i * n + j];
+            }
+        }
+        let l = cholesky(&fisher, m).ok_or_else(|| Error::FitFailed {
+            context: "Fisher information".into(),
+            message: format!(
+                "the Fisher information at the hypothesis point (POI = {hyp_mu}) is not positive definite"
+            ),
+        })?;
+        let linv = lower_inverse(&l, m);
+        // Directions w (full parameter space) whose curvature derivative we need,
+        // and how each contributes to the gradient.
+        let (value, dirs, coef): (f64, Vec<Vec<f64>>, f64) = if sigma {
+            // v = I⁻¹ e_μ = L⁻ᵀ L⁻¹ e_μ
+            let y: Vec<f64> = (0..m).map(|a| linv[a * m + kpoi]).collect();
+            let mut v = vec![0.0; m];
+            for (b, vb) in v.iter_mut().enumerate() {
+                *vb = (0..m).map(|a| linv[a * m + b] * y[a]).sum();
+            }
+            let s = v[kpoi].sqrt();
+            // dσ = −vᵀ dI v / (2σ), dI = dH / 2
+            (s, vec![embed(&v, &free, n)], -1.0 / (4.0 * s))
+        } else {
+            // 1/det I = Π 1/L_aa²; d(1/det I) = −(1/det I) tr(I⁻¹ dI),
+            // tr(I⁻¹ dI) = Σ_a c_aᵀ dI c_a with c_a the rows of L⁻¹.
+            let det: f64 = (0..m).map(|a| l[a * m + a] * l[a * m + a]).product();
+            let gv = 1.0 / det;
+            let rows = (0..m)
+                .map(|a| embed(&linv[a * m..(a + 1) * m], &free, n))
+                .collect();
+            (gv, rows, -gv / 2.0)
+        };
+        if !with_grad {
+            return Ok(LossValue { value, grad: None });
+        }
+        let grad = directional(inst, |u, _| {
+            // data at the hypothesis point, as a function of u only
+            let p: Vec<Dual64> = pars.iter().map(|&x| Dual64::from(x)).collect();
+            let d = model.expected_data_generic(&p, u)?;
+            let d2: Vec<Dual2<Dual64>> = d.iter().map(|&x| Dual2::from_re(x)).collect();
+            let u2: Vec<Dual2<Dual64>> = u.iter().map(|&x| Dual2::from_re(x)).collect();
+            let mut total = 0.0;
+            for w in &dirs {
+                let p2: Vec<Dual2<Dual64>> = pars
+                    .iter()
+                    .zip(w)
+                    .map(|(&x, &wi)| {
+                        Dual2::new(Dual64::from(x), Dual64::from(wi), Dual64::from(0.0))
+                    })
+                    .collect();
+                let f = model.twice_nll_generic(&p2, &d2, &u2)?;
+                total += f.v2.eps;
+            }
+            Ok(coef * total)
+        })?;
+        Ok(LossValue {
+            value,
+            grad: Some(grad),
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum DataSource<'a> {
+    /// Expected data at these parameters (depends on the inputs).
+    Asimov(&'a [f64]),
+    /// The instance's observed main data plus the model's auxiliary data.
+    Observed,
+}
+
+fn chain(value: f64, dv: f64, dq: Option<Vec<f64>>) -> LossValue {
+    LossValue {
+        value,
+        grad: dq.map(|g| g.into_iter().map(|x| dv * x).collect()),
+    }
+}
+
+fn nll_at(model: &Model, fit: &FitResult, data: &[Dual64], u: &[Dual64]) -> Result<Dual64> {
+    let p: Vec<Dual64> = fit.pars.iter().map(|&x| Dual64::from(x)).collect();
+    model.twice_nll_generic(&p, data, u)
+}
+
+/// For each supplied value k, `f(u + ε e_k, obs_main + ε e_k)`'s derivative:
+/// the inputs `u` (and the observed main data) as duals seeded in one direction.
+fn directional<F>(inst: &Instance, mut f: F) -> Result<Vec<f64>>
+where
+    F: FnMut(&[Dual64], &[Dual64]) -> Result<f64>,
+{
+    let mut u: Vec<Dual64> = inst
+        .model
+        .inputs()
+        .iter()
+        .map(|&x| Dual64::from(x))
+        .collect();
+    let mut obs: Vec<Dual64> = inst
+        .observed_main
+        .iter()
+        .map(|&x| Dual64::from(x))
+        .collect();
+    let mut out = Vec::with_capacity(inst.targets.len());
+    for t in &inst.targets {
+        match *t {
+            Target::Input { offset, .. } => {
+                u[offset].eps = 1.0;
+                out.push(f(&u, &obs)?);
+                u[offset].eps = 0.0;
+            }
+            Target::Data { offset } => {
+                obs[offset].eps = 1.0;
+                out.push(f(&u, &obs)?);
+                obs[offset].eps = 0.0;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn embed(v: &[f64], free: &[usize], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n];
+    for (a, &i) in free.iter().enumerate() {
+        out[i] = v[a];
+    }
+    out
+}
+
+/// Dense Cholesky factor (lower, row-major) of a symmetric positive-definite
+/// `m × m` matrix; `None` if it is not positive definite.
+fn cholesky(a: &[f64], m: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; m * m];
+    for i in 0..m {
+        for j in 0..=i {
+            let mut s = a[i * m + j];
+            for k in 0..j {
+                s -= l[i * m + k] * l[j * m + k];
+            }
+            if i == j {
+                if !(s > 0.0 && s.is_finite()) {
+                    return None;
+                }
+                l[i * m + i] = s.sqrt();
+            } else {
+                l[i * m + j] = s / l[j * m + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Inverse of a lower-triangular matrix (row-major).
+fn lower_inverse(l: &[f64], m: usize) -> Vec<f64> {
+    let mut inv = vec![0.0; m * m];
+    for j in 0..m {
+        inv[j * m + j] = 1.0 / l[j * m + j];
+        for i in j + 1..m {
+            let mut s = 0.0;
+            for k in j..i {
+                s -= l[i * m + k] * inv[k * m + j];
+            }
+            inv[i * m + j] = s / l[i * m + i];
+        }
+    }
+    inv
+}
