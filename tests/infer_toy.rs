@@ -635,7 +635,11 @@ fn kink_minimum_is_certified() -> Result<()> {
     // the same shape with the kink's slopes of equal sign has no minimum there
     let sloped = |p: &[f64], g: &mut [f64], h: &mut [f64]| {
         let (x, y) = (p[0], p[1]);
-        let (k, dk) = if x >= 0.0 { (2.0 * x, 2.0) } else { (0.5 * x, 0.5) };
+        let (k, dk) = if x >= 0.0 {
+            (2.0 * x, 2.0)
+        } else {
+            (0.5 * x, 0.5)
+        };
         g[0] = dk + 2.0 * x + 0.1 * y;
         g[1] = 2.0 * (y - 1.0) + 0.1 * x;
         h.copy_from_slice(&[2.0, 0.1, 0.1, 2.0]);
