@@ -18,5 +18,6 @@ pub mod error;
 pub mod hf;
 pub mod infer;
 pub mod ops;
+pub mod study;
 
 pub use error::{Error, Result};
