@@ -1,0 +1,305 @@
+//! CPU kernels of the bKDE: one fused O(N) pass forward and one backward,
+//! parallel over events (rayon), accumulating in f64.
+//!
+//! Per event only the edges within `half_window` of the event are evaluated;
+//! every other edge contributes a signed tail below the chosen resolution (see
+//! [`super::BkdeOptions::window`]). Bin masses are formed from signed tails
+//! (Φ(z) for z ≤ 0, Φ(z) − 1 for z > 0) plus the whole weight in the bin that
+//! contains the event, so no bin suffers the cancellation of 1 − Φ.
+//!
+//! Chunks have a fixed size and partial sums are added in chunk order, so
+//! results do not depend on the number of threads.
+
+use candle_core::WithDType;
+use rayon::prelude::*;
+
+use crate::ops::normal::{signed_tail, signed_tail_pdf};
+
+/// Events per parallel task (fixed, so that the summation order is too).
+pub(crate) const CHUNK: usize = 4096;
+
+/// Geometry shared by forward and backward.
+pub(crate) struct Plan<'a> {
+    /// B+1 strictly increasing edges.
+    pub edges: &'a [f64],
+    /// Bandwidth h > 0.
+    pub h: f64,
+    /// Edges farther than this from an event are skipped (data units).
+    pub half_window: f64,
+    /// Mass outside the outer edges is folded into the edge bins.
+    pub fold: bool,
+    /// S+1 offsets of the samples in the flat event arrays.
+    pub segments: &'a [usize],
+}
+
+/// Which gradients the backward pass must produce.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Need {
+    pub dx: bool,
+    pub dw: bool,
+    pub de: bool,
+}
+
+impl Plan<'_> {
+    #[inline(always)]
+    fn n_bins(&self) -> usize {
+        self.edges.len() - 1
+    }
+
+    /// Edges `lo..hi` inside the window and `k` = number of edges ≤ x.
+    #[inline(always)]
+    fn locate(&self, x: f64) -> (usize, usize, usize) {
+        let e = self.edges;
+        let lo = e.partition_point(|&ej| ej < x - self.half_window);
+        let mut hi = lo;
+        let mut k = lo;
+        let top = x + self.half_window;
+        while hi < e.len() && e[hi] <= top {
+            if e[hi] <= x {
+                k = hi + 1;
+            }
+            hi += 1;
+        }
+        (lo, hi, k)
+    }
+
+    /// The bin receiving the event's whole weight, and the edge range whose
+    /// signed tails are evaluated (outer edges sit at ∓∞ when folding).
+    #[inline(always)]
+    fn bin_and_edges(&self, x: f64) -> (Option<usize>, usize, usize) {
+        let nb = self.n_bins();
+        let (lo, hi, k) = self.locate(x);
+        if self.fold {
+            (Some(k.clamp(1, nb) - 1), lo.max(1), hi.min(nb))
+        } else {
+            let bin = if k >= 1 && k <= nb { Some(k - 1) } else { None };
+            (bin, lo, hi)
+        }
+    }
+
+    /// Calls `f(sample, range)` for the parts of `start..end` in each sample.
+    #[inline]
+    fn for_segments(&self, start: usize, end: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let seg = self.segments;
+        // first sample whose end lies beyond `start`
+        let mut s = seg[1..].partition_point(|&o| o <= start);
+        let mut a = start;
+        while a < end && s + 1 < seg.len() {
+            let z = seg[s + 1].min(end);
+            if z > a {
+                f(s, a, z);
+            }
+            a = z;
+            s += 1;
+        }
+    }
+}
+
+/// Forward: counts (S × B, row-major) in f64.
+pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Vec<f64> {
+    let nb = plan.n_bins();
+    let ns = plan.segments.len() - 1;
+    let m = x.len();
+    let n_chunks = m.div_ceil(CHUNK);
+    let inv_h = 1.0 / plan.h;
+    let e = plan.edges;
+    let partial: Vec<Vec<f64>> = (0..n_chunks)
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = vec![0.0f64; ns * nb];
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(m);
+            plan.for_segments(start, end, |s, a, z| {
+                let row = &mut acc[s * nb..(s + 1) * nb];
+                for i in a..z {
+                    let xi = x[i].to_f64();
+                    let wi = match w {
+                        Some(w) => w[i].to_f64(),
+                        None => 1.0,
+                    };
+                    let (bin, jlo, jhi) = plan.bin_and_edges(xi);
+                    if let Some(b) = bin {
+                        row[b] += wi;
+                    }
+                    for j in jlo..jhi {
+                        let t = wi * signed_tail((e[j] - xi) * inv_h);
+                        if j >= 1 {
+                            row[j - 1] += t;
+                        }
+                        if j < nb {
+                            row[j] -= t;
+                        }
+                    }
+                }
+            });
+            acc
+        })
+        .collect();
+    let mut out = vec![0.0f64; ns * nb];
+    for p in &partial {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// Gradients of Σ_sb grad_sb · counts_sb.
+pub(crate) struct Grads<T> {
+    /// d/dx (M), empty when not needed.
+    pub dx: Vec<T>,
+    /// d/dw (M), empty when not needed or unweighted.
+    pub dw: Vec<T>,
+    /// d/de (B+1), empty when not needed.
+    pub de: Vec<f64>,
+}
+
+/// Backward: `grad` is dL/dcounts (S × B, row-major).
+pub(crate) fn backward<T: WithDType>(
+    plan: &Plan,
+    x: &[T],
+    w: Option<&[T]>,
+    grad: &[f64],
+    need: Need,
+) -> Grads<T> {
+    let nb = plan.n_bins();
+    let ne = nb + 1;
+    let ns = plan.segments.len() - 1;
+    let m = x.len();
+    let n_chunks = m.div_ceil(CHUNK);
+    let inv_h = 1.0 / plan.h;
+    let e = plan.edges;
+    let need_dw = need.dw && w.is_some();
+    let need_pdf = need.dx || need.de;
+
+    // c_sj: coefficient of Φ((e_j − x)/h) in the loss, per sample.
+    let mut coef = vec![0.0f64; ns * ne];
+    for s in 0..ns {
+        let g = &grad[s * nb..(s + 1) * nb];
+        for j in 0..ne {
+            let up = if j >= 1 { g[j - 1] } else { 0.0 };
+            let down = if j < nb { g[j] } else { 0.0 };
+            coef[s * ne + j] = up - down;
+        }
+    }
+
+    let mut dx = if need.dx { vec![T::zero(); m] } else { vec![] };
+    let mut dw = if need_dw { vec![T::zero(); m] } else { vec![] };
+    let dx_chunks: Vec<&mut [T]> = if need.dx {
+        dx.chunks_mut(CHUNK).collect()
+    } else {
+        (0..n_chunks).map(|_| Default::default()).collect()
+    };
+    let dw_chunks: Vec<&mut [T]> = if need_dw {
+        dw.chunks_mut(CHUNK).collect()
+    } else {
+        (0..n_chunks).map(|_| Default::default()).collect()
+    };
+
+    let partial: Vec<Vec<f64>> = dx_chunks
+        .into_par_iter()
+        .zip(dw_chunks)
+        .enumerate()
+        .map(|(c, (dxc, dwc))| {
+            let mut acc_e = if need.de {
+                vec![0.0f64; ns * ne]
+            } else {
+                vec![]
+            };
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(m);
+            plan.for_segments(start, end, |s, a, z| {
+                let g = &grad[s * nb..(s + 1) * nb];
+                let cs = &coef[s * ne..(s + 1) * ne];
+                for i in a..z {
+                    let xi = x[i].to_f64();
+                    let wi = match w {
+                        Some(w) => w[i].to_f64(),
+                        None => 1.0,
+                    };
+                    let (bin, jlo, jhi) = plan.bin_and_edges(xi);
+                    let mut sum_t = 0.0;
+                    let mut sum_p = 0.0;
+                    if need_pdf {
+                        for j in jlo..jhi {
+                            let (t, p) = signed_tail_pdf((e[j] - xi) * inv_h);
+                            sum_t += cs[j] * t;
+                            sum_p += cs[j] * p;
+                            if need.de {
+                                acc_e[s * ne + j] += wi * p;
+                            }
+                        }
+                    } else {
+                        for j in jlo..jhi {
+                            sum_t += cs[j] * signed_tail((e[j] - xi) * inv_h);
+                        }
+                    }
+                    if need.dx {
+                        dxc[i - start] = T::from_f64(-wi * inv_h * sum_p);
+                    }
+                    if need_dw {
+                        let gb = bin.map_or(0.0, |b| g[b]);
+                        dwc[i - start] = T::from_f64(gb + sum_t);
+                    }
+                }
+            });
+            acc_e
+        })
+        .collect();
+
+    let de = if need.de {
+        let mut acc = vec![0.0f64; ns * ne];
+        for p in &partial {
+            for (o, v) in acc.iter_mut().zip(p) {
+                *o += v;
+            }
+        }
+        (0..ne)
+            .map(|j| {
+                (0..ns)
+                    .map(|s| coef[s * ne + j] * acc[s * ne + j])
+                    .sum::<f64>()
+                    * inv_h
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    Grads { dx, dw, de }
+}
+
+/// Hard histogram (S × B counts and Σw²), bins `[e_b, e_{b+1})`, the last one
+/// closed, outside events dropped or folded into the edge bins.
+pub(crate) fn hard<T: WithDType>(
+    edges: &[f64],
+    segments: &[usize],
+    x: &[T],
+    w: Option<&[T]>,
+    fold: bool,
+) -> (Vec<f64>, Vec<f64>) {
+    let nb = edges.len() - 1;
+    let ns = segments.len() - 1;
+    let mut counts = vec![0.0f64; ns * nb];
+    let mut sumw2 = vec![0.0f64; ns * nb];
+    for s in 0..ns {
+        for i in segments[s]..segments[s + 1] {
+            let xi = x[i].to_f64();
+            let wi = w.map_or(1.0, |w| w[i].to_f64());
+            let k = edges.partition_point(|&e| e <= xi);
+            let bin = if k == 0 {
+                fold.then_some(0)
+            } else if k <= nb {
+                Some(k - 1)
+            } else if xi == edges[nb] || fold {
+                Some(nb - 1)
+            } else {
+                None
+            };
+            if let Some(b) = bin {
+                counts[s * nb + b] += wi;
+                sumw2[s * nb + b] += wi * wi;
+            }
+        }
+    }
+    (counts, sumw2)
+}
