@@ -15,10 +15,16 @@
 //! * [`stats`], [`output`], [`plot`]: aggregation, CSV/JSON, figures.
 //! * [`cli`]: the `bandwidth-study` subcommand.
 
+pub mod bandwidth;
+pub mod cli;
 pub mod config;
 pub mod output;
+pub mod pipeline;
 pub mod plot;
 pub mod stats;
+pub mod truth;
 
+pub use bandwidth::run_study;
+pub use cli::{run, BandwidthStudyArgs};
 pub use config::StudyConfig;
 pub use output::StudyReport;
