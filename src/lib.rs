@@ -19,5 +19,6 @@ pub mod grad;
 pub mod hf;
 pub mod infer;
 pub mod ops;
+pub mod study;
 
 pub use error::{Error, Result};

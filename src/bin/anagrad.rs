@@ -44,6 +44,8 @@ enum Command {
     UpperLimit(UpperLimitArgs),
     /// Summary of a workspace: channels, samples, modifiers, parameters, measurements.
     Inspect(InspectArgs),
+    /// Gradient mean/std/bias/RMSE of a bKDE pipeline vs bandwidth.
+    BandwidthStudy(anagrad::study::BandwidthStudyArgs),
 }
 
 /// Options that select and build the model (shared by every subcommand).
@@ -439,6 +441,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fit(a) => cmd_fit(&a),
         Command::UpperLimit(a) => cmd_upper_limit(&a),
         Command::Inspect(a) => cmd_inspect(&a),
+        Command::BandwidthStudy(a) => anagrad::study::run(&a),
     }
 }
 
