@@ -417,7 +417,8 @@ fn polish(model: &Model, fit: &FitResult, data: &[f64]) -> Result<Vec<f64>> {
         .filter(|&i| {
             let (lo, hi) = bounds[i];
             let x = fit.pars[i];
-            !fit.fixed[i] && !((x <= lo && g[i] > 0.0) || (x >= hi && g[i] < 0.0))
+            let held = (x <= lo && g[i] > 0.0) || (x >= hi && g[i] < 0.0);
+            !fit.fixed[i] && !held
         })
         .collect();
     let m = moving.len();
