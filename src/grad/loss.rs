@@ -13,18 +13,20 @@
 //!   point; auxiliary data follow shapesys τ);
 //! * **Fisher-information quantities** (σ_μ, generalised variance) at a fixed
 //!   hypothesis point, where no fit is involved, from third derivatives
-//!   d/du (wᵀ ∇²_θ(−2 ln L) w) with nested duals (`Dual2<Dual64>`).
+//!   d/du (wᵀ ∇²_θ(−2 ln L) w) with nested duals (`Dual2<DualSVec64<LANES>>`).
 //!
-//! Derivatives w.r.t. the inputs are taken one input at a time with a
-//! single-direction dual number through `Model::twice_nll_generic` /
-//! `expected_data_generic`: the same likelihood code the fits use.
+//! Derivatives w.r.t. the inputs are taken [`LANES`] inputs at a time with a
+//! small fixed-size dual number (`DualSVec64<LANES>`) through
+//! `Model::twice_nll_generic` / `expected_data_generic`: the same likelihood
+//! code the fits use. Constants carry no derivative part, so only the seeded
+//! inputs cost extra.
 //!
 //! Hypothesis points follow neos/relaxed: the model's suggested initial
 //! parameters with the POI set (0 for the background-only Asimov data of
 //! CLs, 1 for the signal-plus-background Asimov data of p0 and Z0).
 
 use candle_core::Tensor;
-use num_dual::{Dual2, Dual64};
+use num_dual::{Dual2, DualSVec64};
 
 use super::op::{host_inputs, scalar_loss};
 use super::template::{Instance, Target, Template};
@@ -278,7 +280,7 @@ impl Loss {
         let grad = directional(inst, |u, obs_main| {
             let d = match source {
                 DataSource::Asimov(p) => {
-                    let p: Vec<Dual64> = p.iter().map(|&x| Dual64::from(x)).collect();
+                    let p: Vec<D> = p.iter().map(|&x| D::from(x)).collect();
                     model.expected_data_generic(&p, u)?
                 }
                 DataSource::Observed => {
@@ -289,7 +291,7 @@ impl Loss {
             };
             let f0 = nll_at(model, &p_fixed, &d, u)?;
             let f1 = nll_at(model, &p_free, &d, u)?;
-            Ok((f0 - f1).eps)
+            Ok(f0 - f1)
         })?;
         Ok((q, Some(grad)))
     }
@@ -356,23 +358,21 @@ impl Loss {
         }
         let grad = directional(inst, |u, _| {
             // data at the hypothesis point, as a function of u only
-            let p: Vec<Dual64> = pars.iter().map(|&x| Dual64::from(x)).collect();
+            let p: Vec<D> = pars.iter().map(|&x| D::from(x)).collect();
             let d = model.expected_data_generic(&p, u)?;
-            let d2: Vec<Dual2<Dual64>> = d.iter().map(|&x| Dual2::from_re(x)).collect();
-            let u2: Vec<Dual2<Dual64>> = u.iter().map(|&x| Dual2::from_re(x)).collect();
-            let mut total = 0.0;
+            let d2: Vec<Dual2<D>> = d.iter().map(|&x| Dual2::from_re(x)).collect();
+            let u2: Vec<Dual2<D>> = u.iter().map(|&x| Dual2::from_re(x)).collect();
+            let mut total = D::from(0.0);
             for w in &dirs {
-                let p2: Vec<Dual2<Dual64>> = pars
+                let p2: Vec<Dual2<D>> = pars
                     .iter()
                     .zip(w)
-                    .map(|(&x, &wi)| {
-                        Dual2::new(Dual64::from(x), Dual64::from(wi), Dual64::from(0.0))
-                    })
+                    .map(|(&x, &wi)| Dual2::new(D::from(x), D::from(wi), D::from(0.0)))
                     .collect();
                 let f = model.twice_nll_generic(&p2, &d2, &u2)?;
-                total += f.v2.eps;
+                total += f.v2;
             }
-            Ok(coef * total)
+            Ok(total * coef)
         })?;
         Ok(LossValue {
             value,
@@ -396,8 +396,8 @@ fn chain(value: f64, dv: f64, dq: Option<Vec<f64>>) -> LossValue {
     }
 }
 
-fn nll_at(model: &Model, pars: &[f64], data: &[Dual64], u: &[Dual64]) -> Result<Dual64> {
-    let p: Vec<Dual64> = pars.iter().map(|&x| Dual64::from(x)).collect();
+fn nll_at(model: &Model, pars: &[f64], data: &[D], u: &[D]) -> Result<D> {
+    let p: Vec<D> = pars.iter().map(|&x| D::from(x)).collect();
     model.twice_nll_generic(&p, data, u)
 }
 
@@ -461,35 +461,37 @@ fn cholesky_solve(l: &[f64], m: usize, b: &[f64]) -> Vec<f64> {
     x
 }
 
-/// For each supplied value k, `f(u + ε e_k, obs_main + ε e_k)`'s derivative:
-/// the inputs `u` (and the observed main data) as duals seeded in one direction.
+/// Number of input directions per dual evaluation.
+pub const LANES: usize = 8;
+
+/// The dual type of the input derivatives.
+type D = DualSVec64<LANES>;
+
+/// d f(u, obs_main)/d value_k for every supplied value k, where `f` sees the
+/// inputs `u` and the observed main data as duals seeded in up to [`LANES`]
+/// directions at a time.
 fn directional<F>(inst: &Instance, mut f: F) -> Result<Vec<f64>>
 where
-    F: FnMut(&[Dual64], &[Dual64]) -> Result<f64>,
+    F: FnMut(&[D], &[D]) -> Result<D>,
 {
-    let mut u: Vec<Dual64> = inst
-        .model
-        .inputs()
-        .iter()
-        .map(|&x| Dual64::from(x))
-        .collect();
-    let mut obs: Vec<Dual64> = inst
-        .observed_main
-        .iter()
-        .map(|&x| Dual64::from(x))
-        .collect();
+    let mut u: Vec<D> = inst.model.inputs().iter().map(|&x| D::from(x)).collect();
+    let mut obs: Vec<D> = inst.observed_main.iter().map(|&x| D::from(x)).collect();
     let mut out = Vec::with_capacity(inst.targets.len());
-    for t in &inst.targets {
-        match *t {
-            Target::Input { offset, .. } => {
-                u[offset].eps = 1.0;
-                out.push(f(&u, &obs)?);
-                u[offset].eps = 0.0;
+    for chunk in inst.targets.chunks(LANES) {
+        for (j, t) in chunk.iter().enumerate() {
+            match *t {
+                Target::Input { offset, .. } => u[offset] = u[offset].derivative(j),
+                Target::Data { offset } => obs[offset] = obs[offset].derivative(j),
             }
-            Target::Data { offset } => {
-                obs[offset].eps = 1.0;
-                out.push(f(&u, &obs)?);
-                obs[offset].eps = 0.0;
+        }
+        let r = f(&u, &obs)?;
+        for j in 0..chunk.len() {
+            out.push(r.eps.0.as_ref().map_or(0.0, |m| m[j]));
+        }
+        for t in chunk {
+            match *t {
+                Target::Input { offset, .. } => u[offset] = D::from(u[offset].re),
+                Target::Data { offset } => obs[offset] = D::from(obs[offset].re),
             }
         }
     }
