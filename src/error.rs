@@ -45,4 +45,11 @@ pub enum Error {
     /// An error from the tensor library.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// An invalid study/run configuration: `key` is the TOML key (dotted path,
+    /// with an index for list items, e.g. `ratios[2]`), `message` says what is wrong.
+    #[error("config key `{key}`: {message}")]
+    Config { key: String, message: String },
+    /// A figure that could not be drawn or written.
+    #[error("plot {path}: {message}")]
+    Plot { path: String, message: String },
 }
