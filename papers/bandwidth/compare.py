@@ -4,7 +4,7 @@ issue 6's acceptance check per cell (standard library only):
     |Δmean| ≤ 4·sqrt(σ_a² + σ_r²)/sqrt(datasets)   and   σ_a/σ_r ∈ [0.85, 1.15]
 
 Usage: python3 papers/bandwidth/compare.py [anagrad cells.csv] > papers/bandwidth/comparison.md
-(default input: papers/bandwidth/anagrad_table.csv). Exit status 1 if any cell fails.
+(default input: papers/bandwidth/default/cells.csv, written by `anagrad bandwidth-study --out papers/bandwidth/default`). Exit status 1 if any cell fails.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = HERE.parents[1]
 
 
 def main() -> int:
-    ours_path = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "anagrad_table.csv"
+    ours_path = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "default" / "cells.csv"
     ref = json.loads((ROOT / "tests" / "fixtures" / "bandwidth_relaxed.json").read_text())
     m = ref["datasets"]
     rel = {(c["n"], c["ratio"]): c for c in ref["cells"]}

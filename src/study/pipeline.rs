@@ -114,8 +114,31 @@ impl Pipeline {
         }
     }
 
+    /// The θ at which the pipeline is evaluated.
+    pub fn theta(&self) -> f64 {
+        match &self.kind {
+            PipelineConfig::GaussianShift { theta, .. }
+            | PipelineConfig::CutThreshold { theta, .. } => *theta,
+        }
+    }
+
+    /// The same pipeline evaluated at another θ (the target is unchanged).
+    pub fn with_theta(&self, new_theta: f64) -> Self {
+        let mut p = self.clone();
+        match &mut p.kind {
+            PipelineConfig::GaussianShift { theta, .. }
+            | PipelineConfig::CutThreshold { theta, .. } => *theta = new_theta,
+        }
+        p
+    }
+
     /// dL/dθ of one dataset with bandwidth `h`, through the bKDE and candle's autograd.
     pub fn gradient(&self, data: &Dataset, h: f64) -> Result<f64> {
+        Ok(self.loss_and_gradient(data, h)?.1)
+    }
+
+    /// (L, dL/dθ) of one dataset with bandwidth `h`.
+    pub fn loss_and_gradient(&self, data: &Dataset, h: f64) -> Result<(f64, f64)> {
         let n = data.len();
         if n == 0 {
             return Err(Error::InvalidInput(
@@ -158,6 +181,6 @@ impl Pipeline {
                 message: "the loss does not depend on θ (no gradient on the tape)".into(),
             })?
             .to_vec1::<f64>()?;
-        Ok(g[0])
+        Ok((loss.to_scalar::<f64>()?, g[0]))
     }
 }

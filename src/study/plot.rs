@@ -49,7 +49,7 @@ impl Quantity {
     fn label(self) -> &'static str {
         match self {
             Self::Std => "std of dL/dθ",
-            Self::Bias => "bias of dL/dθ (mean − true)",
+            Self::Bias => "bias of dL/dθ (mean − true, ±1 s.e.)",
             Self::Rmse => "RMSE of dL/dθ",
         }
     }
@@ -167,15 +167,38 @@ fn draw<DB: DrawingBackend>(
                         $chart
                             .draw_series(std::iter::once(Text::new(
                                 format!("r* = {}", o.ratio),
-                                (o.ratio, o.rmse),
+                                (o.ratio * 1.15, o.rmse * 1.04),
                                 ("sans-serif", 14).into_font().color(&color),
                             )))
                             .map_err(|e| plot_err(path, e))?;
                     }
                 }
             }
+            if q == Quantity::Bias {
+                // ±1 standard error of the mean: is the bias resolved at all?
+                for (i, (n, _)) in data.iter().enumerate() {
+                    let color = COLORS[i % COLORS.len()];
+                    let bars = report
+                        .cells
+                        .iter()
+                        .filter(|c| c.n == *n && c.bias.is_finite() && c.std.is_finite())
+                        .map(|c| {
+                            let sem = c.std / (c.datasets as f64).sqrt();
+                            PathElement::new(
+                                vec![(c.ratio, c.bias - sem), (c.ratio, c.bias + sem)],
+                                color.stroke_width(1),
+                            )
+                        });
+                    $chart.draw_series(bars).map_err(|e| plot_err(path, e))?;
+                }
+            }
             $chart
                 .configure_series_labels()
+                .position(match q {
+                    Quantity::Std => SeriesLabelPosition::UpperRight,
+                    Quantity::Bias => SeriesLabelPosition::UpperLeft,
+                    Quantity::Rmse => SeriesLabelPosition::LowerRight,
+                })
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 15))
@@ -184,6 +207,16 @@ fn draw<DB: DrawingBackend>(
         }};
     }
 
+    let (ymin, ymax) = if q == Quantity::Bias {
+        report
+            .cells
+            .iter()
+            .filter(|c| c.bias.is_finite() && c.std.is_finite())
+            .map(|c| (c.bias, c.std / (c.datasets as f64).sqrt()))
+            .fold((ymin, ymax), |(a, b), (y, e)| (a.min(y - e), b.max(y + e)))
+    } else {
+        (ymin, ymax)
+    };
     if q == Quantity::Bias {
         let pad = 0.08
             * (ymax - ymin)
