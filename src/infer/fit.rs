@@ -236,8 +236,6 @@ fn newton<L: Likelihood + ?Sized>(
             format!("-2 ln L is {f} at the starting point"),
         ));
     }
-    let mut gt = vec![0.0; n];
-    let mut ht = vec![0.0; n * n];
     let mut xt = x.clone();
     let mut active = vec![false; n];
     let mut lambda: f64 = 0.0;
@@ -315,7 +313,8 @@ fn newton<L: Likelihood + ?Sized>(
             }
             let lin: f64 = inact.iter().zip(&s).map(|(&i, sk)| g[i] * sk).sum();
             let pred = -(lin + 0.5 * pattern.quad_form(&h, n, &inact, &s));
-            let ft = match model.twice_nll_grad_hess(&xt, data, &mut gt, &mut ht) {
+            // value only at the trial point: one dense Hessian buffer per fit
+            let ft = match model.twice_nll(&xt, data) {
                 Ok(v) if v.is_finite() => v,
                 // a trial point where the model is undefined (e.g. a negative
                 // rate) is a rejected step, not a failure
@@ -345,9 +344,13 @@ fn newton<L: Likelihood + ?Sized>(
                 lambda = bump(lambda);
             }
             std::mem::swap(&mut x, &mut xt);
-            std::mem::swap(&mut g, &mut gt);
-            std::mem::swap(&mut h, &mut ht);
-            f = ft;
+            f = model.twice_nll_grad_hess(&x, data, &mut g, &mut h)?;
+            if !f.is_finite() {
+                return Err(failed(
+                    context,
+                    format!("-2 ln L is {f} at an accepted step"),
+                ));
+            }
             accepted = true;
             break;
         }
