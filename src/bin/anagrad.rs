@@ -44,6 +44,8 @@ enum Command {
     UpperLimit(UpperLimitArgs),
     /// Summary of a workspace: channels, samples, modifiers, parameters, measurements.
     Inspect(InspectArgs),
+    // `bandwidth-study` joins here: `BandwidthStudy(anagrad::study::cli::BandwidthStudyArgs)`,
+    // dispatched in `run` to `anagrad::study::cli::run`.
 }
 
 /// Options that select and build the model (shared by every subcommand).
