@@ -219,7 +219,7 @@ impl<'a, L: Likelihood + ?Sized> AsymptoticCalculator<'a, L> {
             kind,
             poi,
             free_fit,
-            asimov_pars: asimov_fit.pars,
+            asimov_pars: asimov_fit.pars.clone(),
             asimov_data,
             free_fit_asimov,
         })
