@@ -152,7 +152,8 @@ pub struct FitResult {
     /// (0, for pyhf's piecewise interpolation codes 0 and 1) where the
     /// one-sided derivatives bracket zero; `grad_norm` excludes them.
     pub kinks: Vec<usize>,
-    /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major).
+    /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major); empty
+    /// after [`FitResult::release_hessian`].
     pub hessian: Vec<f64>,
 }
 
@@ -163,10 +164,21 @@ impl Drop for FitResult {
 }
 
 impl FitResult {
+    /// Drop the stored Hessian (recycling its memory for later fits); the
+    /// covariance is then no longer available.
+    pub fn release_hessian(&mut self) {
+        give_buffer(std::mem::take(&mut self.hessian));
+    }
+
     /// Covariance `2 H⁻¹` over the non-fixed parameters (`n × n`, row-major;
     /// rows and columns of fixed parameters are zero).
     pub fn covariance(&self) -> Result<Vec<f64>> {
         let n = self.pars.len();
+        if self.hessian.len() != n * n {
+            return Err(Error::InvalidInput(
+                "this fit result does not keep its Hessian (released)".into(),
+            ));
+        }
         let free: Vec<usize> = (0..n).filter(|&i| !self.fixed[i]).collect();
         let m = free.len();
         let pattern = Pattern::analyse(&self.hessian, n, &free);
