@@ -840,6 +840,11 @@ impl Model {
         &self.measurement
     }
 
+    /// The workspace the model was compiled from (all its measurements).
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
     /// The options the model was built with.
     pub fn options(&self) -> &ModelOptions {
         &self.opts
