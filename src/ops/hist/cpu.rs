@@ -30,6 +30,14 @@ pub(crate) struct Plan<'a> {
     pub fold: bool,
     /// S+1 offsets of the samples in the flat event arrays.
     pub segments: &'a [usize],
+    /// (B)/(e_B − e_0): turns a position into a first guess of its edge index
+    /// (exact for uniform edges, corrected by comparisons in any case).
+    pub inv_step: f64,
+}
+
+/// (B)/(e_B − e_0) for [`Plan::inv_step`].
+pub(crate) fn inv_step(edges: &[f64]) -> f64 {
+    (edges.len() - 1) as f64 / (edges[edges.len() - 1] - edges[0])
 }
 
 /// Which gradients the backward pass must produce.
@@ -46,11 +54,38 @@ impl Plan<'_> {
         self.edges.len() - 1
     }
 
+    /// Index of the first edge ≥ v (the number of edges < v): a guess from
+    /// the mean spacing, verified and nudged by comparisons, with a binary
+    /// search as fallback, so the result is exact for any edges.
+    #[inline(always)]
+    fn first_geq(&self, v: f64) -> usize {
+        let e = self.edges;
+        let n = e.len();
+        let g = ((v - e[0]) * self.inv_step).ceil();
+        let j = if g >= n as f64 {
+            n
+        } else if g > 0.0 {
+            g as usize
+        } else {
+            0
+        };
+        let ok = |j: usize| (j == 0 || e[j - 1] < v) && (j == n || e[j] >= v);
+        if ok(j) {
+            j
+        } else if j < n && ok(j + 1) {
+            j + 1
+        } else if j > 0 && ok(j - 1) {
+            j - 1
+        } else {
+            e.partition_point(|&ej| ej < v)
+        }
+    }
+
     /// Edges `lo..hi` inside the window and `k` = number of edges ≤ x.
     #[inline(always)]
     fn locate(&self, x: f64) -> (usize, usize, usize) {
         let e = self.edges;
-        let lo = e.partition_point(|&ej| ej < x - self.half_window);
+        let lo = self.first_geq(x - self.half_window);
         let mut hi = lo;
         let mut k = lo;
         let top = x + self.half_window;

@@ -366,6 +366,7 @@ impl Kernel {
             half_window: self.half_window,
             fold: self.fold,
             segments: &self.segments,
+            inv_step: cpu::inv_step(edges),
         }
     }
 
