@@ -22,7 +22,7 @@ pub mod template;
 
 pub use asimov::{asimov_significance, asimov_significance_host};
 pub use bce::{bce, BceScores};
-pub use loss::{Loss, LossKind, LossValue};
+pub use loss::{AsimovSource, Loss, LossKind, LossValue};
 pub use template::{InputSel, Instance, Template};
 
 /// What to do with yields that may be ≤ 0 (a bKDE bin far from every event
