@@ -137,45 +137,6 @@ pub fn asimov_significance(s: &Tensor, b: &Tensor, floor: YieldFloor) -> Result<
     scalar_loss("asimov_significance", &inputs, z, grad)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn f_and_g_match_mpmath() {
-        // (x, f(x), g(x)) from mpmath at 40 digits, on both sides of the
-        // series/direct switch at |x| = 0.05.
-        let refs = [
-            (0.049, 0.001181358555453969, -0.001162670585839877),
-            (-0.049, 0.0012206031686538442, -0.0012412164367467465),
-            (0.03, 0.00044556630879073484, -0.00044119775845559726),
-            (-0.02, 0.00020134682883094057, -0.00020270731751944842),
-            (1e-6, 4.999998333334166e-13, -4.999996666669167e-13),
-            (0.3, 0.041073543807738366, -0.03763573553250895),
-        ];
-        for (x, f, g) in refs {
-            assert!(
-                ((f_term(x) - f) / f).abs() < 4e-15,
-                "f({x}) = {}",
-                f_term(x)
-            );
-            assert!(
-                ((g_term(x) - g) / g).abs() < 4e-15,
-                "g({x}) = {}",
-                g_term(x)
-            );
-        }
-    }
-
-    #[test]
-    fn small_signal_limit_is_s_over_sqrt_b() {
-        // Z_A → s/sqrt(b) for s ≪ b, with relative correction ~ s/(3b).
-        let (z, _) = asimov_significance_host(&[1e-4], &[100.0], YieldFloor::None, false).unwrap();
-        let approx = 1e-4 / 10.0;
-        assert!(((z - approx) / approx).abs() < 1e-6);
-    }
-}
-
 /// Per-bin Z_A² with a background uncertainty σ (Cowan, "Discovery
 /// sensitivity for a counting experiment with background uncertainty"):
 /// 2[(s+b) ln((s+b)(b+σ²)/(b²+(s+b)σ²)) − (b²/σ²) ln(1 + σ²s/(b(b+σ²)))],
@@ -289,4 +250,43 @@ pub fn asimov_significance_uncertain(
         inputs.track,
     )?;
     scalar_loss("asimov_significance_uncertain", &inputs, z, grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f_and_g_match_mpmath() {
+        // (x, f(x), g(x)) from mpmath at 40 digits, on both sides of the
+        // series/direct switch at |x| = 0.05.
+        let refs = [
+            (0.049, 0.001181358555453969, -0.001162670585839877),
+            (-0.049, 0.0012206031686538442, -0.0012412164367467465),
+            (0.03, 0.00044556630879073484, -0.00044119775845559726),
+            (-0.02, 0.00020134682883094057, -0.00020270731751944842),
+            (1e-6, 4.999998333334166e-13, -4.999996666669167e-13),
+            (0.3, 0.041073543807738366, -0.03763573553250895),
+        ];
+        for (x, f, g) in refs {
+            assert!(
+                ((f_term(x) - f) / f).abs() < 4e-15,
+                "f({x}) = {}",
+                f_term(x)
+            );
+            assert!(
+                ((g_term(x) - g) / g).abs() < 4e-15,
+                "g({x}) = {}",
+                g_term(x)
+            );
+        }
+    }
+
+    #[test]
+    fn small_signal_limit_is_s_over_sqrt_b() {
+        // Z_A → s/sqrt(b) for s ≪ b, with relative correction ~ s/(3b).
+        let (z, _) = asimov_significance_host(&[1e-4], &[100.0], YieldFloor::None, false).unwrap();
+        let approx = 1e-4 / 10.0;
+        assert!(((z - approx) / approx).abs() < 1e-6);
+    }
 }
