@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use num_dual::Dual2_64;
 
-use super::interp::{InterpCode, Scalar};
+use super::interp::{self, InterpCode, Scalar};
 use super::modifiers::{self, histosys, normsys, shapesys, staterror, ConstraintType};
 use super::spec::{ModifierData, ModifierType, Workspace};
 use crate::infer::Likelihood;
@@ -68,23 +68,32 @@ pub enum InputKind {
 /// One contiguous slice of the template vector [`Model::inputs`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSlice {
+    /// Channel of the sample.
     pub channel: String,
+    /// Sample the values belong to.
     pub sample: String,
     /// Modifier name (`None` for the nominal yields).
     pub modifier: Option<String>,
+    /// Modifier type (`None` for the nominal yields).
     pub modifier_type: Option<ModifierType>,
+    /// What the values are.
     pub kind: InputKind,
+    /// First index in [`Model::inputs`].
     pub offset: usize,
+    /// Number of values.
     pub len: usize,
 }
 
 /// A parameter set (one modifier name) in pyhf's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParSet {
+    /// Modifier (parameter set) name.
     pub name: String,
     /// Its type (for a name shared by normsys and histosys: histosys, as pyhf registers it).
     pub modifier_type: ModifierType,
+    /// Index of its first parameter.
     pub offset: usize,
+    /// Number of parameters.
     pub size: usize,
     /// pyhf's `is_scalar` (names without `[i]`).
     pub is_scalar: bool,
@@ -95,7 +104,13 @@ enum Mult {
     /// normfactor / lumi: the parameter itself.
     Scalar(usize),
     /// normsys: parameter and the input indices of lo, hi.
-    Norm { par: usize, lo: usize, hi: usize },
+    Norm {
+        par: usize,
+        lo: usize,
+        hi: usize,
+        /// Index into the cached code-4 coefficients.
+        k: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +188,8 @@ pub struct Model {
     observed: Vec<f64>,
     /// Constraint widths (σ or τ) at the stored inputs.
     width_cache: Vec<f64>,
+    /// Code-4 coefficients of each normsys (term, modifier) at the stored inputs.
+    code4_cache: Vec<[f64; 6]>,
     /// Per main bin: (term, local bin) entries and the sorted active parameters.
     bin_ptr: Vec<usize>,
     bin_entries: Vec<(u32, u32)>,
@@ -465,18 +482,16 @@ impl Model {
                         cmap.insert(cname.clone(), offset + k);
                         let nb = ws.channels[subs[0].0].samples[0].data.len();
                         for b in 0..nb {
-                            let mut noms = Vec::new();
-                            let mut uncs = Vec::new();
+                            let mut vals = Vec::new();
                             let mut pairs = Vec::new();
                             for &(ci, si, mi) in subs {
                                 let s = &ws.channels[ci].samples[si];
                                 if let ModifierData::StatError(u) = &s.modifiers[mi].data {
-                                    noms.push(s.data[b]);
-                                    uncs.push(u[b]);
+                                    vals.push((s.data[b], u[b]));
                                 }
                                 pairs.push((nom_off[&(ci, si)] + b, mod_off[&(ci, si, mi)] + b));
                             }
-                            let sigma = staterror::rel_uncertainty(noms.iter().copied(), &uncs);
+                            let sigma = staterror::rel_uncertainty(vals.iter().copied());
                             if sigma == 0.0 {
                                 p_fixed[k + b] = true;
                                 widths[k + b] = Src::Const(1.0);
@@ -540,6 +555,7 @@ impl Model {
 
         // Terms: one per (channel, sample), channels in pyhf order.
         let mut terms = Vec::new();
+        let mut code4_cache = Vec::new();
         for &ci in &chan_order {
             let c = &ws.channels[ci];
             let bin0 = chan_offset[&c.name];
@@ -579,7 +595,9 @@ impl Model {
                                 par: p,
                                 lo: o,
                                 hi: o + 1,
+                                k: code4_cache.len(),
                             });
+                            code4_cache.push(interp::code4_coefficients(*lo, *hi));
                         }
                         ModifierData::HistoSys { .. } => {
                             let o = mod_off[&(ci, si, mi)];
@@ -683,6 +701,7 @@ impl Model {
             origin,
             observed: Vec::new(),
             width_cache: Vec::new(),
+            code4_cache,
             bin_ptr,
             bin_entries,
             act_ptr,
@@ -714,8 +733,7 @@ impl Model {
             Src::Const(x) => T::from(*x),
             Src::Tau { nom, unc } => shapesys::tau(inputs[*nom], inputs[*unc]),
             Src::StatErr(pairs) => {
-                let uncs: Vec<T> = pairs.iter().map(|&(_, u)| inputs[u]).collect();
-                staterror::rel_uncertainty(pairs.iter().map(|&(n, _)| inputs[n]), &uncs)
+                staterror::rel_uncertainty(pairs.iter().map(|&(n, u)| (inputs[n], inputs[u])))
             }
         }
     }
@@ -822,6 +840,11 @@ impl Model {
         &self.measurement
     }
 
+    /// The workspace the model was compiled from (all its measurements).
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
     /// The options the model was built with.
     pub fn options(&self) -> &ModelOptions {
         &self.opts
@@ -842,16 +865,44 @@ impl Model {
             .collect())
     }
 
-    fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T]) -> Vec<T> {
-        let (ncode, hcode) = (self.opts.normsys_interp, self.opts.histosys_interp);
+    /// The normsys factor; `cached` means `inputs` are the stored templates,
+    /// so the code-4 coefficients can come from the cache.
+    #[inline]
+    fn norm_factor<T: Scalar>(
+        &self,
+        m: (usize, usize, usize, usize),
+        pars: &[T],
+        inputs: &[T],
+        cached: bool,
+    ) -> T {
+        let (par, lo, hi, k) = m;
+        let code = self.opts.normsys_interp;
+        if cached && code == InterpCode::Code4 {
+            let c = self.code4_cache[k];
+            let c = [
+                T::from(c[0]),
+                T::from(c[1]),
+                T::from(c[2]),
+                T::from(c[3]),
+                T::from(c[4]),
+                T::from(c[5]),
+            ];
+            interp::code4_with(pars[par], inputs[lo], inputs[hi], &c)
+        } else {
+            normsys::factor(code, pars[par], inputs[lo], inputs[hi])
+        }
+    }
+
+    fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Vec<T> {
+        let hcode = self.opts.histosys_interp;
         let mut lam = vec![T::from(0.0); self.n_main];
         for t in &self.terms {
             let mut scale = T::from(1.0);
             for m in &t.scalars {
                 scale *= match m {
                     Mult::Scalar(p) => pars[*p],
-                    Mult::Norm { par, lo, hi } => {
-                        normsys::factor(ncode, pars[*par], inputs[*lo], inputs[*hi])
+                    Mult::Norm { par, lo, hi, k } => {
+                        self.norm_factor((*par, *lo, *hi, *k), pars, inputs, cached)
                     }
                 };
             }
@@ -880,15 +931,21 @@ impl Model {
     /// Expected data (main bins in pyhf channel order, then the auxiliary
     /// expectations) for parameters `pars` and templates `inputs`.
     pub fn expected_data_generic<T: Scalar>(&self, pars: &[T], inputs: &[T]) -> Result<Vec<T>> {
+        self.expected_impl(pars, inputs, false)
+    }
+
+    fn expected_impl<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Result<Vec<T>> {
         self.check_pars_len(pars.len())?;
         self.check_inputs_len(inputs.len())?;
-        let mut out = self.main_rates(pars, inputs);
-        for c in &self.constraints {
+        let mut out = self.main_rates(pars, inputs, cached);
+        for (ci, c) in self.constraints.iter().enumerate() {
             let th = pars[c.par];
-            out.push(if c.poisson {
-                th * self.src_value(&c.width, inputs)
-            } else {
+            out.push(if !c.poisson {
                 th
+            } else if cached {
+                th * self.width_cache[ci]
+            } else {
+                th * self.src_value(&c.width, inputs)
             });
         }
         Ok(out)
@@ -922,18 +979,29 @@ impl Model {
     /// (pyhf's `-2 * model.logpdf(pars, data)`, continuous Poisson with lgamma
     /// and normalised Gaussian constraints).
     pub fn twice_nll_generic<T: Scalar>(&self, pars: &[T], data: &[T], inputs: &[T]) -> Result<T> {
+        self.nll_impl(pars, data, inputs, false)
+    }
+
+    /// The one implementation of `twice_nll`; `cached` (stored templates
+    /// only) takes the constraint widths and code-4 coefficients from the
+    /// caches instead of recomputing them from `inputs`.
+    fn nll_impl<T: Scalar>(&self, pars: &[T], data: &[T], inputs: &[T], cached: bool) -> Result<T> {
         self.check_pars_len(pars.len())?;
         self.check_data_len(data.len())?;
         self.check_inputs_len(inputs.len())?;
-        let lam = self.main_rates(pars, inputs);
+        let lam = self.main_rates(pars, inputs, cached);
         let mut ll = T::from(0.0);
         for (b, &l) in lam.iter().enumerate() {
             ll += pois_core(data[b], l);
         }
-        for c in &self.constraints {
+        for (ci, c) in self.constraints.iter().enumerate() {
             let th = pars[c.par];
             let a = data[self.n_main + c.aux];
-            let w = self.src_value(&c.width, inputs);
+            let w = if cached {
+                T::from(self.width_cache[ci])
+            } else {
+                self.src_value(&c.width, inputs)
+            };
             if c.poisson {
                 ll += pois_core(a, th * w);
             } else {
@@ -958,6 +1026,20 @@ impl Model {
         Ok(ll * -2.0)
     }
 
+    /// The normsys factor at the stored templates with first and second derivatives.
+    fn norm_factor_d2(&self, x: Dual2_64, lo: usize, hi: usize, k: usize) -> Dual2_64 {
+        let (lo, hi) = (
+            Dual2_64::from(self.inputs[lo]),
+            Dual2_64::from(self.inputs[hi]),
+        );
+        if self.opts.normsys_interp == InterpCode::Code4 {
+            let c = self.code4_cache[k].map(Dual2_64::from);
+            interp::code4_with(x, lo, hi, &c)
+        } else {
+            normsys::factor(self.opts.normsys_interp, x, lo, hi)
+        }
+    }
+
     fn grad_hess_impl(
         &self,
         pars: &[f64],
@@ -979,7 +1061,7 @@ impl Model {
         grad.fill(0.0);
         hess.fill(0.0);
         let inputs = &self.inputs;
-        let (ncode, hcode) = (self.opts.normsys_interp, self.opts.histosys_interp);
+        let hcode = self.opts.histosys_interp;
         // Scalar factors of each term: (par, value, d1, d2).
         let mut sc_ptr = Vec::with_capacity(self.terms.len() + 1);
         let mut sc: Vec<(usize, f64, f64, f64)> = Vec::new();
@@ -988,14 +1070,9 @@ impl Model {
             for m in &t.scalars {
                 sc.push(match m {
                     Mult::Scalar(p) => (*p, pars[*p], 1.0, 0.0),
-                    Mult::Norm { par, lo, hi } => {
+                    Mult::Norm { par, lo, hi, k } => {
                         let x = Dual2_64::new(pars[*par], 1.0, 0.0);
-                        let r = normsys::factor(
-                            ncode,
-                            x,
-                            Dual2_64::from(inputs[*lo]),
-                            Dual2_64::from(inputs[*hi]),
-                        );
+                        let r = self.norm_factor_d2(x, *lo, *hi, *k);
                         (*par, r.re, r.v1, r.v2)
                     }
                 });
@@ -1156,7 +1233,7 @@ impl Likelihood for Model {
         self.observed.clone()
     }
     fn twice_nll(&self, pars: &[f64], data: &[f64]) -> Result<f64> {
-        self.twice_nll_generic(pars, data, &self.inputs)
+        self.nll_impl(pars, data, &self.inputs, true)
     }
     fn twice_nll_grad_hess(
         &self,
@@ -1168,7 +1245,7 @@ impl Likelihood for Model {
         self.grad_hess_impl(pars, data, grad, hess)
     }
     fn expected_data(&self, pars: &[f64]) -> Result<Vec<f64>> {
-        self.expected_data_generic(pars, &self.inputs)
+        self.expected_impl(pars, &self.inputs, true)
     }
 }
 

@@ -30,22 +30,29 @@ pub struct Workspace {
 /// A channel (region) with its samples; its bin count is that of its first sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
+    /// Unique channel name.
     pub name: String,
+    /// Samples (at least one; all with the channel's bin count).
     pub samples: Vec<Sample>,
 }
 
 /// A sample: nominal yields per bin and the modifiers acting on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Sample name, unique within its channel (shared across channels).
     pub name: String,
+    /// Nominal yields per bin (finite, >= 0).
     pub data: Vec<f64>,
+    /// Modifiers acting on this sample.
     pub modifiers: Vec<Modifier>,
 }
 
 /// A modifier: its (parameter) name and its type-specific data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Modifier {
+    /// Parameter (set) name; modifiers with equal names share parameters.
     pub name: String,
+    /// Type and type-specific data.
     pub data: ModifierData,
 }
 
@@ -156,40 +163,79 @@ impl Modifier {
 /// Observed counts of one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
+    /// The channel observed.
     pub name: String,
+    /// Observed counts per bin.
     pub data: Vec<f64>,
 }
 
 /// A named measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
+    /// Unique measurement name.
     pub name: String,
+    /// POI and parameter configurations.
     pub config: MeasurementConfig,
 }
 
 /// POI and parameter configurations of a measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasurementConfig {
+    /// Name of the parameter of interest.
     pub poi: String,
+    /// Per-parameter-set overrides.
     pub parameters: Vec<ParameterConfig>,
 }
 
 /// User configuration of one parameter set (overrides the modifier defaults).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParameterConfig {
+    /// The parameter set configured.
     pub name: String,
+    /// Initial values, one per parameter.
     pub inits: Option<Vec<f64>>,
+    /// Bounds `[lo, hi]`, one per parameter.
     pub bounds: Option<Vec<[f64; 2]>>,
+    /// Auxiliary data of the constraint (constrained types only).
     pub auxdata: Option<Vec<f64>>,
+    /// Poisson constraint scale factors τ (shapesys only).
     pub factors: Option<Vec<f64>>,
+    /// Gaussian constraint widths (staterror, lumi).
     pub sigmas: Option<Vec<f64>>,
+    /// Hold every parameter of the set fixed (or float all).
     pub fixed: Option<bool>,
 }
 
 fn werr(location: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Workspace {
-        location: location.into(),
+        location: tidy_location(&location.into()),
         message: message.into(),
+    }
+}
+
+/// Moves the innermost `('name')` / `(type 'name')` annotation of a path to
+/// its end: `measurements[0] ('m').config.parameters[1] ('mu').bounds[0]`
+/// becomes `measurements[0].config.parameters[1].bounds[0] ('mu')`, so every
+/// location reads as a plain JSON path plus what it names.
+fn tidy_location(loc: &str) -> String {
+    let mut path = String::new();
+    let mut note = None;
+    let mut rest = loc;
+    while let Some(i) = rest.find(" (") {
+        let after = &rest[i + 2..];
+        match after.find("')") {
+            Some(j) => {
+                path.push_str(&rest[..i]);
+                note = Some(&after[..j + 1]);
+                rest = &after[j + 2..];
+            }
+            None => break,
+        }
+    }
+    path.push_str(rest);
+    match note {
+        Some(n) => format!("{path} ({n})"),
+        None => path,
     }
 }
 
@@ -237,8 +283,16 @@ fn string_field(m: &Map<String, Value>, key: &str, loc: &str) -> Result<String> 
 }
 
 fn number(v: &Value, loc: &str) -> Result<f64> {
-    v.as_f64()
-        .ok_or_else(|| werr(loc, format!("expected a number, found {}", json_type(v))))
+    v.as_f64().ok_or_else(|| {
+        let shown = match v {
+            Value::String(_) | Value::Bool(_) | Value::Null => format!(" ({v})"),
+            _ => String::new(),
+        };
+        werr(
+            loc,
+            format!("expected a number, found {}{shown}", json_type(v)),
+        )
+    })
 }
 
 fn numbers(v: &Value, loc: &str) -> Result<Vec<f64>> {
@@ -800,7 +854,7 @@ impl Workspace {
                         ),
                     ));
                 }
-                check_finite(&s.data, &format!("{sloc}.data"), "yield", false)?;
+                check_finite(&s.data, &format!("{sloc}.data"), "nominal yield", true)?;
                 let mut mod_seen = HashMap::new();
                 for (mi, m) in s.modifiers.iter().enumerate() {
                     let ty = m.modifier_type();

@@ -13,6 +13,13 @@
 //! `max_i |pg_i| ≤ gtol · max(1, |f|)` (default `gtol = 1e-10`). A fit that
 //! does not reach this within the iteration budget returns
 //! [`Error::FitFailed`]; an unconverged point is never returned.
+//!
+//! **Kinks.** pyhf's interpolation codes 0 (histosys) and 1 (normsys) are not
+//! differentiable at α = 0, and minima can sit exactly there. When Newton
+//! steps stall next to 0, such parameters are pinned at 0, the rest is
+//! re-fitted to the criterion above, and the point is accepted only if the
+//! one-sided derivatives of every pinned parameter bracket zero (within the
+//! same tolerance); they are listed in [`FitResult::kinks`].
 
 use super::linalg::{Factor, Pattern};
 use super::Likelihood;
@@ -107,6 +114,10 @@ pub struct FitResult {
     pub iterations: usize,
     /// Which parameters were held fixed.
     pub fixed: Vec<bool>,
+    /// Non-fixed parameters that sit exactly at a non-differentiable point
+    /// (0, for pyhf's piecewise interpolation codes 0 and 1) where the
+    /// one-sided derivatives bracket zero; `grad_norm` excludes them.
+    pub kinks: Vec<usize>,
     /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major).
     pub hessian: Vec<f64>,
 }
@@ -187,46 +198,35 @@ fn failed(context: &str, message: String) -> Error {
     }
 }
 
-/// Minimise `twice_nll(·, data)` subject to the setup's bounds and fixed
-/// parameters, starting from `start` (or `setup.init`); free starting values
-/// are clamped into their bounds. `context` names the fit in error messages.
-pub fn minimize<L: Likelihood + ?Sized>(
+/// How a Newton run ended without converging.
+struct Stall {
+    x: Vec<f64>,
+    iterations: usize,
+    message: String,
+}
+
+enum Outcome {
+    Converged(FitResult),
+    Stalled(Stall),
+}
+
+/// Projected Newton with LM damping from `x` (already feasible), for at most
+/// `budget` iterations. With `detect_stall`, returns early (as a stall) when
+/// the damping stays heavy after many iterations — the signature of a
+/// non-differentiable point (see [`minimize`]).
+#[allow(clippy::too_many_arguments)]
+fn newton<L: Likelihood + ?Sized>(
     model: &L,
     data: &[f64],
     setup: &FitSetup,
-    start: Option<&[f64]>,
-    opts: &FitOptions,
+    mut x: Vec<f64>,
+    budget: usize,
+    gtol: f64,
+    detect_stall: bool,
     context: &str,
-) -> Result<FitResult> {
+) -> Result<Outcome> {
     let n = model.n_pars();
-    setup.validate(n)?;
-    if data.len() != model.n_data() {
-        return Err(Error::InvalidInput(format!(
-            "data has {} entries, the model expects {} (main bins + auxdata)",
-            data.len(),
-            model.n_data()
-        )));
-    }
-    if let Some(s) = start {
-        if s.len() != n {
-            return Err(Error::InvalidInput(format!(
-                "start point has {} parameters, the model has {n}",
-                s.len()
-            )));
-        }
-    }
     let free: Vec<usize> = (0..n).filter(|&i| !setup.fixed[i]).collect();
-    let mut x: Vec<f64> = (0..n)
-        .map(|i| {
-            if setup.fixed[i] {
-                setup.init[i]
-            } else {
-                let v = start.map_or(setup.init[i], |s| s[i]);
-                let v = if v.is_finite() { v } else { setup.init[i] };
-                v.clamp(setup.bounds[i].0, setup.bounds[i].1)
-            }
-        })
-        .collect();
     let mut g = vec![0.0; n];
     let mut h = vec![0.0; n * n];
     let mut f = model.twice_nll_grad_hess(&x, data, &mut g, &mut h)?;
@@ -236,27 +236,42 @@ pub fn minimize<L: Likelihood + ?Sized>(
             format!("-2 ln L is {f} at the starting point"),
         ));
     }
-    let mut gt = vec![0.0; n];
-    let mut ht = vec![0.0; n * n];
     let mut xt = x.clone();
     let mut active = vec![false; n];
     let mut lambda: f64 = 0.0;
-    let mut gn = f64::INFINITY;
-    for iter in 0..=opts.max_iter {
+    let mut gn;
+    let mut iter = 0;
+    loop {
         gn = projected(&x, &g, setup, &free, &mut active);
-        let tol = opts.gtol * f.abs().max(1.0);
+        let tol = gtol * f.abs().max(1.0);
         if gn <= tol {
-            return Ok(FitResult {
+            return Ok(Outcome::Converged(FitResult {
                 pars: x,
                 twice_nll: f,
                 grad_norm: gn,
                 iterations: iter,
                 fixed: setup.fixed.clone(),
+                kinks: Vec::new(),
                 hessian: h,
-            });
+            }));
         }
-        if iter == opts.max_iter {
-            break;
+        if iter >= budget {
+            return Ok(Outcome::Stalled(Stall {
+                x,
+                iterations: iter,
+                message: format!(
+                    "projected gradient {gn:.3e} above tolerance {tol:.3e} after {iter} iterations"
+                ),
+            }));
+        }
+        if detect_stall && iter >= 12 && lambda >= 1e-2 {
+            return Ok(Outcome::Stalled(Stall {
+                x,
+                iterations: iter,
+                message: format!(
+                    "heavily damped steps (projected gradient {gn:.3e}) after {iter} iterations"
+                ),
+            }));
         }
         let inact: Vec<usize> = free.iter().copied().filter(|&i| !active[i]).collect();
         let m = inact.len();
@@ -269,7 +284,8 @@ pub fn minimize<L: Likelihood + ?Sized>(
             .map(|&i| h[i * n + i].abs().max(floor))
             .collect();
         let rhs: Vec<f64> = inact.iter().map(|&i| -g[i]).collect();
-        let noise = 1e-12 * f.abs().max(1.0);
+        // roundoff of a sum of many O(|f|) terms: differences below this are noise
+        let noise = 1e-10 * f.abs().max(1.0);
         let mut accepted = false;
         for _attempt in 0..80 {
             if lambda > 1e14 {
@@ -297,7 +313,8 @@ pub fn minimize<L: Likelihood + ?Sized>(
             }
             let lin: f64 = inact.iter().zip(&s).map(|(&i, sk)| g[i] * sk).sum();
             let pred = -(lin + 0.5 * pattern.quad_form(&h, n, &inact, &s));
-            let ft = match model.twice_nll_grad_hess(&xt, data, &mut gt, &mut ht) {
+            // value only at the trial point: one dense Hessian buffer per fit
+            let ft = match model.twice_nll(&xt, data) {
                 Ok(v) if v.is_finite() => v,
                 // a trial point where the model is undefined (e.g. a negative
                 // rate) is a rejected step, not a failure
@@ -327,29 +344,208 @@ pub fn minimize<L: Likelihood + ?Sized>(
                 lambda = bump(lambda);
             }
             std::mem::swap(&mut x, &mut xt);
-            std::mem::swap(&mut g, &mut gt);
-            std::mem::swap(&mut h, &mut ht);
-            f = ft;
+            f = model.twice_nll_grad_hess(&x, data, &mut g, &mut h)?;
+            if !f.is_finite() {
+                return Err(failed(
+                    context,
+                    format!("-2 ln L is {f} at an accepted step"),
+                ));
+            }
             accepted = true;
             break;
         }
+        iter += 1;
         if !accepted {
-            return Err(failed(
-                context,
-                format!(
+            return Ok(Outcome::Stalled(Stall {
+                x,
+                iterations: iter,
+                message: format!(
                     "no descent step found at iteration {iter} (projected gradient {gn:.3e}, -2 ln L {f})"
                 ),
-            ));
+            }));
         }
     }
-    Err(failed(
-        context,
-        format!(
-            "projected gradient {gn:.3e} above tolerance {:.3e} after {} iterations",
-            opts.gtol * f.abs().max(1.0),
-            opts.max_iter
-        ),
-    ))
+}
+
+/// Parameters within this distance of 0 are kink candidates.
+const KINK_NEAR: f64 = 1e-3;
+/// Offset at which one-sided derivatives at a kink are evaluated.
+const KINK_EPS: f64 = 1e-12;
+
+/// Try to certify a nonsmooth minimum with some parameters exactly at 0.
+///
+/// pyhf's piecewise interpolations (codes 0 and 1) make `twice_nll`
+/// non-differentiable at α = 0, and a minimum can sit exactly there (the
+/// gradient jumps from negative to positive): no point satisfies the
+/// gradient criterion and Newton steps stall. Parameters of the stalled point
+/// that lie within [`KINK_NEAR`] of 0 (with 0 inside their bounds) are pinned
+/// at 0, the others re-fitted, and each pinned parameter is accepted when its
+/// one-sided derivatives (gradients at ±[`KINK_EPS`]) bracket zero within
+/// the gradient tolerance — the first-order optimality condition of a kink.
+/// Pins that fail the test are released and the procedure repeats.
+fn kink_fit<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    stall: &Stall,
+    budget: usize,
+    gtol: f64,
+    context: &str,
+) -> Result<Option<FitResult>> {
+    let n = model.n_pars();
+    let mut pins: Vec<usize> = (0..n)
+        .filter(|&i| {
+            let (lo, hi) = setup.bounds[i];
+            !setup.fixed[i] && stall.x[i].abs() < KINK_NEAR && lo < 0.0 && hi > 0.0
+        })
+        .collect();
+    let mut x = stall.x.clone();
+    let mut used = stall.iterations;
+    let mut g = vec![0.0; n];
+    let mut h = vec![0.0; n * n];
+    for _round in 0..4 {
+        if pins.is_empty() {
+            return Ok(None);
+        }
+        let mut pinned = setup.clone();
+        for &i in &pins {
+            pinned.fixed[i] = true;
+            pinned.init[i] = 0.0;
+            x[i] = 0.0;
+        }
+        let r = match newton(
+            model,
+            data,
+            &pinned,
+            x.clone(),
+            budget.saturating_sub(used),
+            gtol,
+            false,
+            context,
+        )? {
+            Outcome::Converged(r) => r,
+            Outcome::Stalled(_) => return Ok(None),
+        };
+        used += r.iterations;
+        let tol = gtol * r.twice_nll.abs().max(1.0);
+        let mut side = r.pars.clone();
+        for &i in &pins {
+            side[i] = KINK_EPS;
+        }
+        model.twice_nll_grad_hess(&side, data, &mut g, &mut h)?;
+        let right: Vec<f64> = pins.iter().map(|&i| g[i]).collect();
+        for &i in &pins {
+            side[i] = -KINK_EPS;
+        }
+        model.twice_nll_grad_hess(&side, data, &mut g, &mut h)?;
+        let left: Vec<f64> = pins.iter().map(|&i| g[i]).collect();
+        let ok: Vec<bool> = right
+            .iter()
+            .zip(&left)
+            .map(|(&r, &l)| r >= -tol && l <= tol)
+            .collect();
+        if ok.iter().all(|&b| b) {
+            let mut res = r;
+            res.iterations = used;
+            res.fixed = setup.fixed.clone();
+            res.kinks = pins;
+            return Ok(Some(res));
+        }
+        x = r.pars;
+        pins = pins
+            .iter()
+            .zip(&ok)
+            .filter(|(_, &b)| b)
+            .map(|(&i, _)| i)
+            .collect();
+    }
+    Ok(None)
+}
+
+/// Minimise `twice_nll(·, data)` subject to the setup's bounds and fixed
+/// parameters, starting from `start` (or `setup.init`); free starting values
+/// are clamped into their bounds. `context` names the fit in error messages.
+///
+/// If the Newton iteration stalls near parameters at 0 (pyhf interpolation
+/// codes 0 and 1 are not differentiable there), the point is certified as a
+/// nonsmooth minimum by one-sided derivatives instead (see
+/// [`FitResult::kinks`]); otherwise the fit fails with [`Error::FitFailed`].
+pub fn minimize<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    start: Option<&[f64]>,
+    opts: &FitOptions,
+    context: &str,
+) -> Result<FitResult> {
+    let n = model.n_pars();
+    setup.validate(n)?;
+    if data.len() != model.n_data() {
+        return Err(Error::InvalidInput(format!(
+            "data has {} entries, the model expects {} (main bins + auxdata)",
+            data.len(),
+            model.n_data()
+        )));
+    }
+    if let Some(s) = start {
+        if s.len() != n {
+            return Err(Error::InvalidInput(format!(
+                "start point has {} parameters, the model has {n}",
+                s.len()
+            )));
+        }
+    }
+    let x: Vec<f64> = (0..n)
+        .map(|i| {
+            if setup.fixed[i] {
+                setup.init[i]
+            } else {
+                let v = start.map_or(setup.init[i], |s| s[i]);
+                let v = if v.is_finite() { v } else { setup.init[i] };
+                v.clamp(setup.bounds[i].0, setup.bounds[i].1)
+            }
+        })
+        .collect();
+    let mut x = x;
+    let mut used = 0;
+    loop {
+        let stall = match newton(
+            model,
+            data,
+            setup,
+            x,
+            opts.max_iter - used,
+            opts.gtol,
+            true,
+            context,
+        )? {
+            Outcome::Converged(mut r) => {
+                r.iterations += used;
+                return Ok(r);
+            }
+            Outcome::Stalled(s) => s,
+        };
+        let stall = Stall {
+            iterations: stall.iterations + used,
+            ..stall
+        };
+        if let Some(r) = kink_fit(
+            model,
+            data,
+            setup,
+            &stall,
+            opts.max_iter,
+            opts.gtol,
+            context,
+        )? {
+            return Ok(r);
+        }
+        used = stall.iterations;
+        if used >= opts.max_iter {
+            return Err(failed(context, stall.message));
+        }
+        x = stall.x;
+    }
 }
 
 fn bump(lambda: f64) -> f64 {

@@ -177,7 +177,8 @@ impl<L: Likelihood + ?Sized> Evaluator<'_, '_, L> {
     }
 }
 
-/// Upper limits by root finding: the bracket (default: the POI's bounds) is
+/// Upper limits by root finding: the bracket (default: the POI's bounds, the
+/// lower one raised to 0 if negative) is
 /// widened like pyhf's `toms748_scan` (lower end halved, upper end doubled)
 /// until it brackets the level for all six curves, then each curve's root is
 /// found with Brent's method to `atol + rtol·|μ|`.
@@ -191,9 +192,12 @@ pub fn upper_limit<L: Likelihood + ?Sized>(
             "CLs level {level} must lie in (0, 1)"
         )));
     }
-    let (mut lo, mut hi) = opts
-        .bracket
-        .unwrap_or(calc.setup().bounds[calc.poi_index()]);
+    let (mut lo, mut hi) = opts.bracket.unwrap_or_else(|| {
+        // an upper limit lies above μ = 0; a negative POI bound would start the
+        // bracket where the expected rates can turn negative
+        let (lo, hi) = calc.setup().bounds[calc.poi_index()];
+        (lo.max(0.0), hi)
+    });
     if !(lo.is_finite() && hi.is_finite() && lo < hi) {
         return Err(Error::InvalidInput(format!(
             "upper limit: invalid POI bracket ({lo}, {hi})"

@@ -60,14 +60,35 @@ impl Pattern {
         if m <= DENSE_MAX {
             return Self::dense(m);
         }
-        // adjacency lists of the off-diagonal exact nonzeros
+        // adjacency lists of the off-diagonal exact nonzeros; with `idx`
+        // increasing, the upper triangle is a contiguous scan of each row
         let mut adj: Vec<Vec<usize>> = vec![Vec::new(); m];
-        for a in 0..m {
-            let row = &h[idx[a] * n..idx[a] * n + n];
-            for b in (a + 1)..m {
-                if row[idx[b]] != 0.0 {
-                    adj[a].push(b);
-                    adj[b].push(a);
+        let increasing = idx.windows(2).all(|w| w[0] < w[1]);
+        if increasing {
+            let mut pos = vec![usize::MAX; n];
+            for (a, &i) in idx.iter().enumerate() {
+                pos[i] = a;
+            }
+            for (a, &i) in idx.iter().enumerate() {
+                let row = &h[i * n + i + 1..(i + 1) * n];
+                for (off, &v) in row.iter().enumerate() {
+                    if v != 0.0 {
+                        let b = pos[i + 1 + off];
+                        if b != usize::MAX {
+                            adj[a].push(b);
+                            adj[b].push(a);
+                        }
+                    }
+                }
+            }
+        } else {
+            for a in 0..m {
+                let row = &h[idx[a] * n..idx[a] * n + n];
+                for b in (a + 1)..m {
+                    if row[idx[b]] != 0.0 {
+                        adj[a].push(b);
+                        adj[b].push(a);
+                    }
                 }
             }
         }
@@ -212,8 +233,8 @@ fn backward(l: &[f64], k: usize, b: &mut [f64]) {
 /// Cholesky factorisation of `H[idx, idx] + diag(shift)` following a
 /// [`Pattern`].
 #[derive(Debug, Clone)]
-pub struct Factor {
-    pattern: Pattern,
+pub struct Factor<'p> {
+    pattern: &'p Pattern,
     /// Per block: its Cholesky factor (b × b).
     block_l: Vec<Vec<f64>>,
     /// Per block: `L_B⁻¹ H_BC` (b × c, row-major).
@@ -222,16 +243,16 @@ pub struct Factor {
     border_l: Vec<f64>,
 }
 
-impl Factor {
+impl<'p> Factor<'p> {
     /// Factor `H[idx, idx] + diag(shift)`; `None` if it is not positive
     /// definite (then increase the shift).
     pub fn new(
-        pattern: &Pattern,
+        pattern: &'p Pattern,
         h: &[f64],
         n: usize,
         idx: &[usize],
         shift: &[f64],
-    ) -> Option<Factor> {
+    ) -> Option<Factor<'p>> {
         let at = |a: usize, b: usize| h[idx[a] * n + idx[b]];
         let c = pattern.border.len();
         let mut schur = vec![0.0; c * c];
@@ -287,7 +308,7 @@ impl Factor {
             return None;
         }
         Some(Factor {
-            pattern: pattern.clone(),
+            pattern,
             block_l,
             block_x,
             border_l: schur,
@@ -389,6 +410,17 @@ mod tests {
             }
         }
         assert!((q - qd).abs() < 1e-10 * qd.abs());
+        // a non-increasing sub-index list takes the general scan
+        let rev: Vec<usize> = (0..m).rev().collect();
+        let pr = Pattern::analyse(&h, m, &rev);
+        assert_eq!(pr.border_len(), 1);
+        let rhs_rev: Vec<f64> = rev.iter().map(|&i| rhs[i]).collect();
+        let xr = Factor::new(&pr, &h, m, &rev, &shift)
+            .unwrap()
+            .solve(&rhs_rev);
+        for (k, &i) in rev.iter().enumerate() {
+            assert!((xr[k] - xs[i]).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::{ConstraintType, Defaults};
 use crate::hf::interp::{self, InterpCode, Scalar};
 
+/// pyhf's defaults for this modifier type.
 pub const DEFAULTS: Defaults = Defaults {
     init: Some(0.0),
     bounds: Some((-5.0, 5.0)),

@@ -3,6 +3,7 @@
 
 use super::{ConstraintType, Defaults};
 
+/// pyhf's defaults for this modifier type.
 pub const DEFAULTS: Defaults = Defaults {
     init: Some(1.0),
     bounds: Some((0.0, 10.0)),

@@ -7,6 +7,7 @@
 use super::{ConstraintType, Defaults};
 use crate::hf::interp::Scalar;
 
+/// pyhf's defaults for this modifier type.
 pub const DEFAULTS: Defaults = Defaults {
     init: Some(1.0),
     bounds: Some((1e-10, 10.0)),
@@ -15,19 +16,18 @@ pub const DEFAULTS: Defaults = Defaults {
 };
 
 /// Combined relative uncertainty of one bin from the subscribing samples'
-/// nominal yields and absolute uncertainties (pyhf: zero when Σ ν ≤ 0).
-pub fn rel_uncertainty<T: Scalar>(nominals: impl Iterator<Item = T>, uncertainties: &[T]) -> T {
+/// (nominal yield, absolute uncertainty) pairs (pyhf: zero when Σ ν ≤ 0).
+pub fn rel_uncertainty<T: Scalar, I: Iterator<Item = (T, T)> + Clone>(samples: I) -> T {
     let mut total = T::from(0.0);
-    for n in nominals {
+    for (n, _) in samples.clone() {
         total += n;
     }
     if total.re() <= 0.0 {
         return T::from(0.0);
     }
     let mut s = T::from(0.0);
-    for &u in uncertainties {
-        let r = u / total;
-        s += r * r;
+    for (_, u) in samples {
+        s += super::py_square(u / total);
     }
     s.sqrt()
 }

@@ -30,6 +30,14 @@ pub(crate) struct Plan<'a> {
     pub fold: bool,
     /// S+1 offsets of the samples in the flat event arrays.
     pub segments: &'a [usize],
+    /// (B)/(e_B − e_0): turns a position into a first guess of its edge index
+    /// (exact for uniform edges, corrected by comparisons in any case).
+    pub inv_step: f64,
+}
+
+/// (B)/(e_B − e_0) for [`Plan::inv_step`].
+pub(crate) fn inv_step(edges: &[f64]) -> f64 {
+    (edges.len() - 1) as f64 / (edges[edges.len() - 1] - edges[0])
 }
 
 /// Which gradients the backward pass must produce.
@@ -46,11 +54,38 @@ impl Plan<'_> {
         self.edges.len() - 1
     }
 
+    /// Index of the first edge ≥ v (the number of edges < v): a guess from
+    /// the mean spacing, verified and nudged by comparisons, with a binary
+    /// search as fallback, so the result is exact for any edges.
+    #[inline(always)]
+    fn first_geq(&self, v: f64) -> usize {
+        let e = self.edges;
+        let n = e.len();
+        let g = ((v - e[0]) * self.inv_step).ceil();
+        let j = if g >= n as f64 {
+            n
+        } else if g > 0.0 {
+            g as usize
+        } else {
+            0
+        };
+        let ok = |j: usize| (j == 0 || e[j - 1] < v) && (j == n || e[j] >= v);
+        if ok(j) {
+            j
+        } else if j < n && ok(j + 1) {
+            j + 1
+        } else if j > 0 && ok(j - 1) {
+            j - 1
+        } else {
+            e.partition_point(|&ej| ej < v)
+        }
+    }
+
     /// Edges `lo..hi` inside the window and `k` = number of edges ≤ x.
     #[inline(always)]
     fn locate(&self, x: f64) -> (usize, usize, usize) {
         let e = self.edges;
-        let lo = e.partition_point(|&ej| ej < x - self.half_window);
+        let lo = self.first_geq(x - self.half_window);
         let mut hi = lo;
         let mut k = lo;
         let top = x + self.half_window;
@@ -97,17 +132,16 @@ impl Plan<'_> {
 
 /// Pairs (event, edge) of one chunk awaiting evaluation of Φ/φ at
 /// z = (e_j − x_i)/h; evaluated together by the vectorised batch routine.
+/// Fixed-capacity arrays filled up to `n`.
 struct Pairs {
     z: Vec<f64>,
     t: Vec<f64>,
     p: Vec<f64>,
-    /// edge index
-    j: Vec<u32>,
-    /// sample index
-    s: Vec<u32>,
+    /// flat (sample, edge) index s·(B+1) + j
+    se: Vec<u32>,
     /// event weight
     w: Vec<f64>,
-    cap: usize,
+    n: usize,
 }
 
 /// Pairs evaluated per batch (at least one event's whole window).
@@ -117,57 +151,43 @@ impl Pairs {
     fn new(n_edges: usize) -> Self {
         let cap = BATCH.max(n_edges);
         Self {
-            z: Vec::with_capacity(cap),
+            z: vec![0.0; cap],
             t: vec![0.0; cap],
             p: vec![0.0; cap],
-            j: Vec::with_capacity(cap),
-            s: Vec::with_capacity(cap),
-            w: Vec::with_capacity(cap),
-            cap,
+            se: vec![0; cap],
+            w: vec![0.0; cap],
+            n: 0,
         }
     }
 
     #[inline(always)]
     fn fits(&self, k: usize) -> bool {
-        self.z.len() + k <= self.cap
+        self.n + k <= self.z.len()
     }
 
     #[inline(always)]
-    fn push(&mut self, z: f64, j: usize, s: usize, w: f64) {
-        self.z.push(z);
-        self.j.push(j as u32);
-        self.s.push(s as u32);
-        self.w.push(w);
+    fn push(&mut self, z: f64, se: usize, w: f64) {
+        let k = self.n;
+        self.z[k] = z;
+        self.se[k] = se as u32;
+        self.w[k] = w;
+        self.n = k + 1;
     }
 
     fn eval(&mut self) {
-        let n = self.z.len();
-        signed_tail_pdf_batch(&self.z, &mut self.t[..n], &mut self.p[..n]);
-    }
-
-    fn clear(&mut self) {
-        self.z.clear();
-        self.j.clear();
-        self.s.clear();
-        self.w.clear();
+        let n = self.n;
+        signed_tail_pdf_batch(&self.z[..n], &mut self.t[..n], &mut self.p[..n]);
     }
 }
 
-/// Evaluates the pending pairs and adds ±w·tail to the two bins of each edge.
-fn flush_forward(pairs: &mut Pairs, acc: &mut [f64], nb: usize) {
+/// Evaluates the pending pairs and adds w·tail to each pair's edge
+/// accumulator (S × (B+1)); bins are differences of adjacent edges.
+fn flush_forward(pairs: &mut Pairs, acc_edge: &mut [f64]) {
     pairs.eval();
-    for k in 0..pairs.z.len() {
-        let j = pairs.j[k] as usize;
-        let row = pairs.s[k] as usize * nb;
-        let v = pairs.w[k] * pairs.t[k];
-        if j >= 1 {
-            acc[row + j - 1] += v;
-        }
-        if j < nb {
-            acc[row + j] -= v;
-        }
+    for k in 0..pairs.n {
+        acc_edge[pairs.se[k] as usize] += pairs.w[k] * pairs.t[k];
     }
-    pairs.clear();
+    pairs.n = 0;
 }
 
 /// Forward: counts (S × B, row-major) in f64.
@@ -181,8 +201,10 @@ pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Ve
     let partial: Vec<Vec<f64>> = (0..n_chunks)
         .into_par_iter()
         .map(|c| {
+            let ne = nb + 1;
             let mut acc = vec![0.0f64; ns * nb];
-            let mut pairs = Pairs::new(e.len());
+            let mut acc_edge = vec![0.0f64; ns * ne];
+            let mut pairs = Pairs::new(ne);
             let start = c * CHUNK;
             let end = (start + CHUNK).min(m);
             plan.for_segments(start, end, |s, a, z| {
@@ -197,14 +219,20 @@ pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Ve
                         acc[s * nb + b] += wi;
                     }
                     if !pairs.fits(jhi.saturating_sub(jlo)) {
-                        flush_forward(&mut pairs, &mut acc, nb);
+                        flush_forward(&mut pairs, &mut acc_edge);
                     }
                     for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
-                        pairs.push((ej - xi) * inv_h, j, s, wi);
+                        pairs.push((ej - xi) * inv_h, s * ne + j, wi);
                     }
                 }
             });
-            flush_forward(&mut pairs, &mut acc, nb);
+            flush_forward(&mut pairs, &mut acc_edge);
+            // bin b gains the tail at its upper edge and loses the one at its lower edge
+            for s in 0..ns {
+                for b in 0..nb {
+                    acc[s * nb + b] += acc_edge[s * ne + b + 1] - acc_edge[s * ne + b];
+                }
+            }
             acc
         })
         .collect();
@@ -243,7 +271,6 @@ struct BwdChunk<'a, T> {
     acc_e: Vec<f64>,
     grad: &'a [f64],
     coef: &'a [f64],
-    nb: usize,
     inv_h: f64,
     need: Need,
     need_dw: bool,
@@ -252,18 +279,16 @@ struct BwdChunk<'a, T> {
 impl<T: WithDType> BwdChunk<'_, T> {
     fn flush(&mut self, pairs: &mut Pairs, events: &mut Vec<Pending>) {
         pairs.eval();
-        let ne = self.nb + 1;
         if self.need.de {
-            for k in 0..pairs.z.len() {
-                let idx = pairs.s[k] as usize * ne + pairs.j[k] as usize;
-                self.acc_e[idx] += pairs.w[k] * pairs.p[k];
+            for k in 0..pairs.n {
+                self.acc_e[pairs.se[k] as usize] += pairs.w[k] * pairs.p[k];
             }
         }
         for ev in events.iter() {
             let mut sum_t = 0.0;
             let mut sum_p = 0.0;
             for k in ev.start..ev.end {
-                let c = self.coef[pairs.s[k] as usize * ne + pairs.j[k] as usize];
+                let c = self.coef[pairs.se[k] as usize];
                 sum_t += c * pairs.t[k];
                 sum_p += c * pairs.p[k];
             }
@@ -275,7 +300,7 @@ impl<T: WithDType> BwdChunk<'_, T> {
                 self.dw[ev.local] = T::from_f64(gb + sum_t);
             }
         }
-        pairs.clear();
+        pairs.n = 0;
         events.clear();
     }
 }
@@ -337,7 +362,6 @@ pub(crate) fn backward<T: WithDType>(
                 },
                 grad,
                 coef: &coef,
-                nb,
                 inv_h,
                 need,
                 need_dw,
@@ -360,16 +384,16 @@ pub(crate) fn backward<T: WithDType>(
                     if !pairs.fits(jhi.saturating_sub(jlo)) {
                         chunk.flush(&mut pairs, &mut events);
                     }
-                    let first = pairs.z.len();
+                    let first = pairs.n;
                     for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
-                        pairs.push((ej - xi) * inv_h, j, s, wi);
+                        pairs.push((ej - xi) * inv_h, s * ne + j, wi);
                     }
                     events.push(Pending {
                         local: i - start,
                         bin: bin.map(|b| s * nb + b),
                         w: wi,
                         start: first,
-                        end: pairs.z.len(),
+                        end: pairs.n,
                     });
                 }
             });

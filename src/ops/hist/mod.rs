@@ -313,6 +313,15 @@ fn run(
 
     let ns = segments.len() - 1;
     let nb = e.len() - 1;
+    if ns.saturating_mul(nb + 1) > u32::MAX as usize {
+        return Err(check::err(
+            op,
+            format!(
+                "{ns} samples × {} edges exceed the kernel's index range",
+                nb + 1
+            ),
+        ));
+    }
     let kernel = Arc::new(Kernel {
         h: opts.bandwidth,
         half_window: opts.half_window(dtype),
@@ -366,6 +375,7 @@ impl Kernel {
             half_window: self.half_window,
             fold: self.fold,
             segments: &self.segments,
+            inv_step: cpu::inv_step(edges),
         }
     }
 
