@@ -388,15 +388,23 @@ fn bad_inputs_are_errors() {
         .clone()
         .with_input(InputSel::nominal("SR", "background"))
         .is_err());
-    let loss = Loss::new(t, LossKind::P0);
+    let cls = LossKind::Cls {
+        test_mu: 1.0,
+        stat: TestStat::Qmu,
+    };
+    let loss = Loss::new(t.clone(), cls);
     // wrong length
     assert!(loss.evaluate(&[1.0, 2.0], false).is_err());
-    // a non-positive expected yield (background −40 swamps the signal)
+    // an empty background bin: the background-only expectation is 0 there
     assert!(matches!(
-        loss.evaluate(&[-40.0, 31.0, 22.0], false).unwrap_err(),
+        loss.evaluate(&[0.0, 31.0, 22.0], false).unwrap_err(),
         Error::InvalidInput(_)
     ));
-    // non-finite
+    // ... which the neos floor makes usable
+    let floored = Loss::new(t.with_floor(anagrad::grad::YieldFloor::NEOS), cls);
+    assert!(floored.evaluate(&[0.0, 31.0, 22.0], true).is_ok());
+    // negative yields and non-finite values are errors
+    assert!(loss.evaluate(&[-40.0, 31.0, 22.0], false).is_err());
     assert!(loss.evaluate(&[f64::NAN, 31.0, 22.0], false).is_err());
     let dev = Device::Cpu;
     let wrong = Tensor::new(&[1.0f64, 2.0], &dev).unwrap();
