@@ -111,3 +111,132 @@ fn bad_yields_are_errors_and_floor_is_applied() {
     let (z2, _) = asimov_significance_host(&[1.001], &[0.001], YieldFloor::None, false).unwrap();
     assert_eq!(z, z2);
 }
+
+mod uncertain {
+    use anagrad::grad::{
+        asimov_significance_host, asimov_significance_uncertain,
+        asimov_significance_uncertain_host, InputSel, Loss, LossKind, Template, YieldFloor,
+    };
+    use anagrad::hf::{ModelOptions, Workspace};
+    use candle_core::{Device, Var};
+    use serde_json::json;
+
+    /// Cowan's formula is the Asimov q0 of a Poisson auxiliary measurement of
+    /// the background: exactly pyhf's shapesys (τ = (b/σ)²). Compare with the
+    /// full pipeline (`LossKind::Z0`: fits, envelope gradients) on 3 bins,
+    /// values and gradients w.r.t. s, b and σ.
+    #[test]
+    fn equals_z0_of_the_shapesys_model() {
+        let s = [3.0, 7.0, 12.0];
+        let b = [50.0, 20.0, 6.0];
+        let sig = [5.0, 3.0, 2.0];
+        let ws = Workspace::from_value(&json!({
+            "channels": [{"name": "c", "samples": [
+                {"name": "signal", "data": s, "modifiers": [{"name": "mu", "type": "normfactor", "data": null}]},
+                {"name": "bkg", "data": b, "modifiers": [{"name": "u", "type": "shapesys", "data": sig}]}]}],
+            "observations": [{"name": "c", "data": [1.0, 1.0, 1.0]}],
+            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+            "version": "1.0.0"
+        }))
+        .unwrap();
+        let t = Template::from_workspace(&ws, &ModelOptions::default())
+            .unwrap()
+            .with_input(InputSel::nominal("c", "signal"))
+            .unwrap()
+            .with_input(InputSel::nominal("c", "bkg"))
+            .unwrap()
+            .with_input(InputSel::uncertainty("c", "bkg", "u"))
+            .unwrap();
+        let x = t.current_values();
+        let full = Loss::new(t, LossKind::Z0).evaluate(&x, true).unwrap();
+        let (z, g) =
+            asimov_significance_uncertain_host(&s, &b, &sig, YieldFloor::None, true).unwrap();
+        assert!(((z - full.value) / z).abs() < 1e-9, "{z} vs {}", full.value);
+        let gf = full.grad.unwrap();
+        let g = g.unwrap();
+        let norm = gf.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for i in 0..9 {
+            assert!(
+                (g[i] - gf[i]).abs() < 1e-8 * norm,
+                "{i}: {} vs {}",
+                g[i],
+                gf[i]
+            );
+        }
+        // and it is below the no-uncertainty Z_A, approaching it as σ → 0
+        let (z0, _) = asimov_significance_host(&s, &b, YieldFloor::None, false).unwrap();
+        assert!(z < z0);
+        let tiny = [1e-4; 3];
+        let (zt, _) =
+            asimov_significance_uncertain_host(&s, &b, &tiny, YieldFloor::None, false).unwrap();
+        assert!(((zt - z0) / z0).abs() < 1e-8, "{zt} vs {z0}");
+    }
+
+    #[test]
+    fn gradient_through_backward_and_errors() {
+        let dev = Device::Cpu;
+        let s = Var::from_slice(&[3.0f64, 7.0], 2, &dev).unwrap();
+        let b = Var::from_slice(&[50.0f64, 20.0], 2, &dev).unwrap();
+        let u = Var::from_slice(&[5.0f64, 3.0], 2, &dev).unwrap();
+        let z = asimov_significance_uncertain(
+            s.as_tensor(),
+            b.as_tensor(),
+            u.as_tensor(),
+            YieldFloor::None,
+        )
+        .unwrap();
+        let grads = z.backward().unwrap();
+        let f = |v: &[f64]| {
+            asimov_significance_uncertain_host(
+                &v[0..2],
+                &v[2..4],
+                &v[4..6],
+                YieldFloor::None,
+                false,
+            )
+            .unwrap()
+            .0
+        };
+        let x = [3.0, 7.0, 50.0, 20.0, 5.0, 3.0];
+        let got: Vec<f64> = [&s, &b, &u]
+            .iter()
+            .flat_map(|v| grads.get(v).unwrap().to_vec1::<f64>().unwrap())
+            .collect();
+        for i in 0..6 {
+            let h = 1e-5 * x[i];
+            let (mut p, mut m) = (x, x);
+            p[i] += h;
+            m[i] -= h;
+            let fd = (f(&p) - f(&m)) / (2.0 * h);
+            assert!(
+                (got[i] - fd).abs() < 1e-7 * fd.abs() + 1e-10,
+                "{i}: {} vs {fd}",
+                got[i]
+            );
+        }
+        assert!(asimov_significance_uncertain_host(
+            &[1.0],
+            &[2.0],
+            &[0.0],
+            YieldFloor::None,
+            false
+        )
+        .is_err());
+        assert!(asimov_significance_uncertain_host(
+            &[1.0],
+            &[0.0],
+            &[1.0],
+            YieldFloor::None,
+            false
+        )
+        .is_err());
+        assert!(asimov_significance_uncertain_host(
+            &[1.0, 2.0],
+            &[2.0],
+            &[1.0],
+            YieldFloor::None,
+            false
+        )
+        .is_err());
+    }
+}

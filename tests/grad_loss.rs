@@ -4,7 +4,7 @@
 //! refits*, for each modifier type alone and all combined, in one and two
 //! channels; plus error surfacing and the candle round trip.
 
-use anagrad::grad::{InputSel, Loss, LossKind, Template};
+use anagrad::grad::{AsimovSource, InputSel, Loss, LossKind, Template};
 use anagrad::hf::{InputKind, InputSlice, ModelOptions, Workspace};
 use anagrad::infer::fit::FitOptions;
 use anagrad::infer::teststat::TestStat;
@@ -182,11 +182,15 @@ fn fd(loss: &Loss, x: &[f64], i: usize) -> (f64, f64) {
 }
 
 fn check_case(types: &[&str], two_channels: bool) {
+    check_losses(types, two_channels, &LOSSES, AsimovSource::Nominal);
+}
+
+fn check_losses(types: &[&str], two_channels: bool, losses: &[LossKind], asimov: AsimovSource) {
     let ws = workspace(types, two_channels);
     let template = full_template(&ws);
     let x = template.current_values();
-    for kind in LOSSES {
-        let loss = Loss::new(template.clone(), kind);
+    for &kind in losses {
+        let loss = Loss::new(template.clone(), kind).with_asimov(asimov);
         let fisher = matches!(
             kind,
             LossKind::SigmaMu { .. } | LossKind::GeneralisedVariance { .. }
@@ -266,6 +270,25 @@ fn all_modifiers_combined() {
     let combined = &TYPES[1..];
     check_case(combined, false);
     check_case(combined, true);
+}
+
+/// pyhf-style Asimov data (from the fit to the observed data with the POI
+/// fixed): the implicit-function-theorem term for the Asimov parameters'
+/// dependence on every input, including the observed data.
+#[test]
+fn asimov_from_conditional_fit() {
+    let losses = [
+        LossKind::Cls {
+            test_mu: 1.0,
+            stat: TestStat::QmuTilde,
+        },
+        LossKind::P0,
+        LossKind::Z0,
+    ];
+    for t in ["histosys", "normsys", "shapesys", "staterror", "lumi"] {
+        check_losses(&[t], false, &losses, AsimovSource::ConditionalFit);
+    }
+    check_losses(&TYPES[1..], true, &losses, AsimovSource::ConditionalFit);
 }
 
 #[test]
@@ -365,15 +388,23 @@ fn bad_inputs_are_errors() {
         .clone()
         .with_input(InputSel::nominal("SR", "background"))
         .is_err());
-    let loss = Loss::new(t, LossKind::P0);
+    let cls = LossKind::Cls {
+        test_mu: 1.0,
+        stat: TestStat::Qmu,
+    };
+    let loss = Loss::new(t.clone(), cls);
     // wrong length
     assert!(loss.evaluate(&[1.0, 2.0], false).is_err());
-    // a non-positive expected yield (background −40 swamps the signal)
+    // an empty background bin: the background-only expectation is 0 there
     assert!(matches!(
-        loss.evaluate(&[-40.0, 31.0, 22.0], false).unwrap_err(),
+        loss.evaluate(&[0.0, 31.0, 22.0], false).unwrap_err(),
         Error::InvalidInput(_)
     ));
-    // non-finite
+    // ... which the neos floor makes usable
+    let floored = Loss::new(t.with_floor(anagrad::grad::YieldFloor::NEOS), cls);
+    assert!(floored.evaluate(&[0.0, 31.0, 22.0], true).is_ok());
+    // negative yields and non-finite values are errors
+    assert!(loss.evaluate(&[-40.0, 31.0, 22.0], false).is_err());
     assert!(loss.evaluate(&[f64::NAN, 31.0, 22.0], false).is_err());
     let dev = Device::Cpu;
     let wrong = Tensor::new(&[1.0f64, 2.0], &dev).unwrap();

@@ -166,3 +166,68 @@ fn generalised_variance_matches_reference() {
         LossKind::GeneralisedVariance { hyp_mu: 0.0 },
     );
 }
+
+/// The whole neos chain on the fixture's network outputs: `ops::hist::bkde`
+/// (4 bins on [0, 1], bandwidth 0.09) → neos scaling → CLs, with
+/// `loss.backward()` reaching the outputs; compared with relaxed's
+/// histograms and its jax.grad w.r.t. the outputs (relaxed.hist + hypotest).
+#[test]
+fn cls_through_bkde_matches_relaxed_gradient_wrt_network_outputs() {
+    use anagrad::ops::hist::{bkde, BkdeOptions};
+    use candle_core::{Device, Tensor, Var};
+
+    let fx = fixture();
+    let outputs = matf(&fx["outputs"]);
+    let hists = matf(&fx["histograms"]);
+    let edges = Tensor::new(vecf(&fx["bins"]), &Device::Cpu).unwrap();
+    let opts = BkdeOptions::new(fx["bandwidth"].as_f64().unwrap());
+    let lumi = fx["lumi"].as_f64().unwrap();
+    let names: Vec<String> = fx["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let vars: Vec<Var> = outputs
+        .iter()
+        .map(|o| Var::from_slice(o, o.len(), &Device::Cpu).unwrap())
+        .collect();
+    let mut yields = Vec::new();
+    for (k, var) in vars.iter().enumerate() {
+        let scale = fx["scales"][&names[k]].as_f64().unwrap();
+        let n = outputs[k].len() as f64;
+        let h = bkde(var.as_tensor(), None, &edges, &opts).unwrap();
+        let h = h.affine(scale / n * lumi, 0.0).unwrap();
+        for (a, b) in h.to_vec1::<f64>().unwrap().iter().zip(&hists[k]) {
+            assert!(
+                (a - b).abs() < 1e-12 * b.abs().max(1.0),
+                "{names:?}[{k}]: {a} vs {b}"
+            );
+        }
+        yields.push(h);
+    }
+    let loss = Loss::new(
+        neos_template(&fx),
+        LossKind::Cls {
+            test_mu: 1.0,
+            stat: TestStat::Qmu,
+        },
+    );
+    let refs: Vec<&Tensor> = yields.iter().collect();
+    let cls = loss.forward(&refs).unwrap();
+    let value = cls.to_scalar::<f64>().unwrap();
+    let q = &fx["quantities"]["cls"];
+    assert!(((value - q["exact_value"].as_f64().unwrap()) / value).abs() < 1e-10);
+    let grads = cls.backward().unwrap();
+    let want = matf(&q["relaxed_grad_outputs"]);
+    let norm = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (k, var) in vars.iter().enumerate() {
+        let g = grads.get(var).unwrap().to_vec1::<f64>().unwrap();
+        for (i, (a, b)) in g.iter().zip(&want[k]).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-9 * norm,
+                "sample {k} event {i}: {a} vs relaxed {b}"
+            );
+        }
+    }
+}

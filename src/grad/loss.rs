@@ -26,7 +26,7 @@
 //! CLs, 1 for the signal-plus-background Asimov data of p0 and Z0).
 
 use candle_core::Tensor;
-use num_dual::{Dual2, DualSVec64};
+use num_dual::{Dual, Dual2, DualSVec64};
 
 use super::op::{host_inputs, scalar_loss};
 use super::template::{Instance, Target, Template};
@@ -73,6 +73,22 @@ impl LossKind {
     }
 }
 
+/// Which parameters generate the Asimov data of CLs, p0 and Z0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsimovSource {
+    /// The model's suggested initial parameters with the POI set (neos,
+    /// relaxed): the data depend on the templates only through the expected
+    /// yields.
+    #[default]
+    Nominal,
+    /// The fit to the observed data with the POI fixed (pyhf's asymptotic
+    /// calculator): the data also depend on the templates through the fitted
+    /// parameters θ_A, differentiated with the implicit-function theorem
+    /// dθ_A/du = −H⁻¹ ∂²(−2 ln L)/∂θ∂u (parameters held at a bound or fixed do
+    /// not move). The Fisher losses keep the nominal hypothesis point.
+    ConditionalFit,
+}
+
 /// Value and (optionally) gradient of a loss w.r.t. the template's values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LossValue {
@@ -86,6 +102,7 @@ pub struct Loss {
     template: Template,
     kind: LossKind,
     fit: FitOptions,
+    asimov: AsimovSource,
 }
 
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -101,7 +118,14 @@ impl Loss {
             template,
             kind,
             fit: FitOptions::default(),
+            asimov: AsimovSource::Nominal,
         }
+    }
+
+    /// Chooses how the Asimov data of CLs, p0 and Z0 are generated.
+    pub fn with_asimov(mut self, asimov: AsimovSource) -> Self {
+        self.asimov = asimov;
+        self
     }
 
     /// Overrides the fit options (iteration budget, tolerance).
@@ -190,7 +214,7 @@ impl Loss {
             }
             LossKind::ObservedTestStat { stat, test_mu } => {
                 let data = inst.observed_data();
-                let (q, dq) = self.test_stat_on(
+                let (q, dq, _) = self.test_stat_on(
                     &inst,
                     stat,
                     test_mu,
@@ -219,14 +243,7 @@ impl Loss {
         let mut pars = model.init();
         pars[poi] = mu;
         let data = model.expected_data(&pars)?;
-        for (b, &l) in data[..model.n_main()].iter().enumerate() {
-            if !(l > 0.0 && l.is_finite()) {
-                return Err(Error::InvalidInput(format!(
-                    "expected yield {l} in main bin {b} at the hypothesis point (POI = {mu}); \
-                     yields must be > 0 (see grad::YieldFloor)"
-                )));
-            }
-        }
+        check_positive(&data[..model.n_main()], mu)?;
         Ok((pars, data))
     }
 
@@ -238,15 +255,79 @@ impl Loss {
         hyp_mu: f64,
         with_grad: bool,
     ) -> Result<(f64, Option<Vec<f64>>)> {
-        let (pars, data) = Self::hypothesis(&inst.model, hyp_mu)?;
-        self.test_stat_on(
+        let model = &inst.model;
+        if self.asimov == AsimovSource::Nominal {
+            let (pars, data) = Self::hypothesis(model, hyp_mu)?;
+            let (q, g, _) = self.test_stat_on(
+                inst,
+                stat,
+                test_mu,
+                &data,
+                DataSource::Asimov(&pars),
+                with_grad,
+            )?;
+            return Ok((q, g));
+        }
+        // pyhf: Asimov parameters from the fit to the observed data, POI fixed.
+        let obs = inst.observed_data();
+        let setup = FitSetup::from_model(model);
+        let cond = fixed_poi_fit(model, &obs, hyp_mu, &setup, None, &self.fit)?;
+        let pars_a = polish(model, &cond, &obs)?;
+        let data = model.expected_data(&pars_a)?;
+        check_positive(&data[..model.n_main()], hyp_mu)?;
+        let (q, g, fits) = self.test_stat_on(
             inst,
             stat,
             test_mu,
             &data,
-            DataSource::Asimov(&pars),
+            DataSource::Asimov(&pars_a),
             with_grad,
-        )
+        )?;
+        let (Some(mut grad), Some((p_fixed, p_free))) = (g, fits) else {
+            return Ok((q, None));
+        };
+        // a = ∂q/∂θ_A at fixed u (through the Asimov data only)
+        let moving = moving_set(model, &cond, &obs)?;
+        if moving.idx.is_empty() {
+            return Ok((q, Some(grad)));
+        }
+        let u0: Vec<D> = model.inputs().iter().map(|&x| D::from(x)).collect();
+        let mut a = Vec::with_capacity(moving.idx.len());
+        for chunk in moving.idx.chunks(LANES) {
+            let mut p: Vec<D> = pars_a.iter().map(|&x| D::from(x)).collect();
+            for (j, &i) in chunk.iter().enumerate() {
+                p[i] = p[i].derivative(j);
+            }
+            let d = model.expected_data_generic(&p, &u0)?;
+            let r = nll_at(model, &p_fixed, &d, &u0)? - nll_at(model, &p_free, &d, &u0)?;
+            for j in 0..chunk.len() {
+                a.push(r.eps.0.as_ref().map_or(0.0, |m| m[j]));
+            }
+        }
+        // z = H⁻¹ a on the moving parameters; dq/du −= zᵀ ∂²f_obs/∂θ∂u
+        let z_m = cholesky(&moving.hess, moving.idx.len())
+            .map(|l| cholesky_solve(&l, moving.idx.len(), &a))
+            .ok_or_else(|| Error::FitFailed {
+                context: format!("Asimov fit with the POI fixed at {hyp_mu}"),
+                message: "the Hessian at the minimum is not positive definite".into(),
+            })?;
+        let z = embed(&z_m, &moving.idx, pars_a.len());
+        let corr = directional(inst, |u, obs_main| {
+            let p: Vec<Dual<D>> = pars_a
+                .iter()
+                .zip(&z)
+                .map(|(&x, &zi)| Dual::new(D::from(x), D::from(zi)))
+                .collect();
+            let mut d: Vec<D> = obs_main.to_vec();
+            d.extend(model.auxdata_generic(u)?);
+            let d: Vec<Dual<D>> = d.into_iter().map(Dual::from_re).collect();
+            let uu: Vec<Dual<D>> = u.iter().map(|&x| Dual::from_re(x)).collect();
+            Ok(model.twice_nll_generic(&p, &d, &uu)?.eps)
+        })?;
+        for (g, c) in grad.iter_mut().zip(corr) {
+            *g -= c;
+        }
+        Ok((q, Some(grad)))
     }
 
     fn test_stat_on(
@@ -257,7 +338,7 @@ impl Loss {
         data: &[f64],
         source: DataSource,
         with_grad: bool,
-    ) -> Result<(f64, Option<Vec<f64>>)> {
+    ) -> Result<TestStatGrad> {
         let model = &inst.model;
         let poi = Self::poi(model)?;
         let setup = FitSetup::from_model(model);
@@ -269,11 +350,11 @@ impl Loss {
         let fixed = fixed_poi_fit(model, data, test_mu, &setup, Some(&free.pars), &self.fit)?;
         let q = statistic_from_fits(stat, test_mu, &fixed, &free, poi);
         if !with_grad {
-            return Ok((q, None));
+            return Ok((q, None, None));
         }
         // The statistic is identically 0 on this branch (one-sided or clipped).
         if q == 0.0 {
-            return Ok((q, Some(vec![0.0; inst.targets.len()])));
+            return Ok((q, Some(vec![0.0; inst.targets.len()]), None));
         }
         let p_fixed = polish(model, &fixed, data)?;
         let p_free = polish(model, &free, data)?;
@@ -293,7 +374,7 @@ impl Loss {
             let f1 = nll_at(model, &p_free, &d, u)?;
             Ok(f0 - f1)
         })?;
-        Ok((q, Some(grad)))
+        Ok((q, Some(grad), Some((p_fixed, p_free))))
     }
 
     fn fisher_loss(
@@ -389,6 +470,54 @@ enum DataSource<'a> {
     Observed,
 }
 
+/// A test statistic, its gradient, and the polished (fixed-POI, free) fits.
+type TestStatGrad = (f64, Option<Vec<f64>>, Option<(Vec<f64>, Vec<f64>)>);
+
+fn check_positive(main: &[f64], mu: f64) -> Result<()> {
+    for (b, &l) in main.iter().enumerate() {
+        if !(l > 0.0 && l.is_finite()) {
+            return Err(Error::InvalidInput(format!(
+                "expected yield {l} in main bin {b} at the hypothesis point (POI = {mu}); \
+                 yields must be > 0 (see grad::YieldFloor)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The parameters a converged fit can move (free, not held at a bound), with
+/// the Hessian of −2 ln L restricted to them.
+struct Moving {
+    idx: Vec<usize>,
+    /// Full gradient of −2 ln L at the fit.
+    grad: Vec<f64>,
+    hess: Vec<f64>,
+}
+
+fn moving_set(model: &Model, fit: &FitResult, data: &[f64]) -> Result<Moving> {
+    let n = fit.pars.len();
+    let mut g = vec![0.0; n];
+    let mut h = vec![0.0; n * n];
+    model.twice_nll_grad_hess(&fit.pars, data, &mut g, &mut h)?;
+    let bounds = model.bounds();
+    let idx: Vec<usize> = (0..n)
+        .filter(|&i| {
+            let (lo, hi) = bounds[i];
+            let x = fit.pars[i];
+            let held = (x <= lo && g[i] > 0.0) || (x >= hi && g[i] < 0.0);
+            !fit.fixed[i] && !held
+        })
+        .collect();
+    let m = idx.len();
+    let mut hess = vec![0.0; m * m];
+    for (a, &i) in idx.iter().enumerate() {
+        for (b, &j) in idx.iter().enumerate() {
+            hess[a * m + b] = h[i * n + j];
+        }
+    }
+    Ok(Moving { idx, grad: g, hess })
+}
+
 fn chain(value: f64, dv: f64, dq: Option<Vec<f64>>) -> LossValue {
     LossValue {
         value,
@@ -408,38 +537,21 @@ fn nll_at(model: &Model, pars: &[f64], data: &[D], u: &[D]) -> Result<D> {
 /// that reaches 1e-5 relative for weakly constrained parameters (staterror,
 /// shapesys γ). One exact Newton step makes the residual O(r²).
 fn polish(model: &Model, fit: &FitResult, data: &[f64]) -> Result<Vec<f64>> {
-    let n = fit.pars.len();
-    let mut g = vec![0.0; n];
-    let mut h = vec![0.0; n * n];
-    model.twice_nll_grad_hess(&fit.pars, data, &mut g, &mut h)?;
-    let bounds = model.bounds();
-    let moving: Vec<usize> = (0..n)
-        .filter(|&i| {
-            let (lo, hi) = bounds[i];
-            let x = fit.pars[i];
-            let held = (x <= lo && g[i] > 0.0) || (x >= hi && g[i] < 0.0);
-            !fit.fixed[i] && !held
-        })
-        .collect();
-    let m = moving.len();
+    let moving = moving_set(model, fit, data)?;
+    let m = moving.idx.len();
     let mut pars = fit.pars.clone();
     if m == 0 {
         return Ok(pars);
     }
-    let mut hm = vec![0.0; m * m];
-    for (a, &i) in moving.iter().enumerate() {
-        for (b, &j) in moving.iter().enumerate() {
-            hm[a * m + b] = h[i * n + j];
-        }
-    }
     // Not positive definite on this subspace: keep the fit's point (the fit
     // reported convergence; the correction is second order there).
-    let Some(l) = cholesky(&hm, m) else {
+    let Some(l) = cholesky(&moving.hess, m) else {
         return Ok(pars);
     };
-    let rhs: Vec<f64> = moving.iter().map(|&i| -g[i]).collect();
+    let rhs: Vec<f64> = moving.idx.iter().map(|&i| -moving.grad[i]).collect();
     let step = cholesky_solve(&l, m, &rhs);
-    for (a, &i) in moving.iter().enumerate() {
+    let bounds = model.bounds();
+    for (a, &i) in moving.idx.iter().enumerate() {
         let (lo, hi) = bounds[i];
         pars[i] = (pars[i] + step[a]).clamp(lo, hi);
     }

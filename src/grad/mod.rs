@@ -5,7 +5,8 @@
 //! on the host in f64 and whose backward returns that gradient scaled by the
 //! incoming one, so `loss.backward()` reaches whatever produced the yields.
 //!
-//! * [`asimov`]: the Asimov significance Z_A (no systematics).
+//! * [`asimov`]: the Asimov significance Z_A, without systematics and with a
+//!   per-bin background uncertainty.
 //! * [`bce`]: binary cross-entropy on event-level scores (the classifier
 //!   baseline neos compares against), with optional systematic augmentation.
 //! * [`template`]: a HistFactory workspace whose chosen templates and data
@@ -20,9 +21,12 @@ pub mod loss;
 mod op;
 pub mod template;
 
-pub use asimov::{asimov_significance, asimov_significance_host};
+pub use asimov::{
+    asimov_significance, asimov_significance_host, asimov_significance_uncertain,
+    asimov_significance_uncertain_host,
+};
 pub use bce::{bce, BceScores};
-pub use loss::{Loss, LossKind, LossValue};
+pub use loss::{AsimovSource, Loss, LossKind, LossValue};
 pub use template::{InputSel, Instance, Template};
 
 /// What to do with yields that may be ≤ 0 (a bKDE bin far from every event
