@@ -22,6 +22,7 @@ pub mod hf;
 pub mod infer;
 pub mod nn;
 pub mod ops;
+pub mod study;
 pub mod toys;
 pub mod train;
 

@@ -318,6 +318,15 @@ fn input_and_data_derivatives() {
 fn with_inputs_roundtrip() {
     for (name, c) in cases() {
         let m = build(&c);
+        // the cached (stored-template) path equals the generic one
+        let d = m.observed_data();
+        let x = m.init();
+        let cached = m.twice_nll(&x, &d).unwrap();
+        let generic = m.twice_nll_generic(&x, &d, m.inputs()).unwrap();
+        assert!(
+            (cached - generic).abs() <= 1e-13 * generic.abs(),
+            "{name}: {cached} vs {generic}"
+        );
         let m2 = m.with_inputs(m.inputs().to_vec()).unwrap();
         assert_eq!(m2.observed_data(), m.observed_data(), "{name}");
         let pars = m.init();

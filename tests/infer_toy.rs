@@ -606,3 +606,57 @@ fn bad_inputs_are_typed_errors() {
         Err(Error::InvalidInput(_))
     ));
 }
+
+/// A kinked objective like a code1 normsys at α = 0: slope +2 to the right,
+/// −1 to the left, so the minimum sits exactly on the kink and no point has a
+/// small gradient. The fit must certify it through one-sided derivatives.
+#[test]
+fn kink_minimum_is_certified() -> Result<()> {
+    let kinked = |p: &[f64], g: &mut [f64], h: &mut [f64]| {
+        let (x, y) = (p[0], p[1]);
+        let (k, dk) = if x >= 0.0 { (2.0 * x, 2.0) } else { (-x, -1.0) };
+        g[0] = dk + 2.0 * x + 0.1 * y;
+        g[1] = 2.0 * (y - 1.0) + 0.1 * x;
+        h.copy_from_slice(&[2.0, 0.1, 0.1, 2.0]);
+        k + x * x + (y - 1.0).powi(2) + 0.1 * x * y
+    };
+    let m = Objective {
+        n: 2,
+        init: vec![0.7, 0.0],
+        bounds: vec![(-5.0, 5.0), (-5.0, 5.0)],
+        fixed: vec![false, false],
+        poi: None,
+        f: kinked,
+    };
+    let r = fit(&m, &[], &FitSetup::from_model(&m), &opts())?;
+    assert_eq!(r.pars[0], 0.0);
+    close(r.pars[1], 1.0, 1e-10, "y");
+    assert_eq!(r.kinks, vec![0]);
+    // the same shape with the kink's slopes of equal sign has no minimum there
+    let sloped = |p: &[f64], g: &mut [f64], h: &mut [f64]| {
+        let (x, y) = (p[0], p[1]);
+        let (k, dk) = if x >= 0.0 {
+            (2.0 * x, 2.0)
+        } else {
+            (0.5 * x, 0.5)
+        };
+        g[0] = dk + 2.0 * x + 0.1 * y;
+        g[1] = 2.0 * (y - 1.0) + 0.1 * x;
+        h.copy_from_slice(&[2.0, 0.1, 0.1, 2.0]);
+        k + x * x + (y - 1.0).powi(2) + 0.1 * x * y
+    };
+    let m2 = Objective {
+        n: 2,
+        init: vec![0.7, 0.0],
+        bounds: vec![(-5.0, 5.0), (-5.0, 5.0)],
+        fixed: vec![false, false],
+        poi: None,
+        f: sloped,
+    };
+    let r2 = fit(&m2, &[], &FitSetup::from_model(&m2), &opts())?;
+    assert!(r2.kinks.is_empty());
+    // smooth optimum on the left branch: 0.5 + 2x + 0.1y = 0, 2(y − 1) + 0.1x = 0
+    let x = (-0.5 - 0.1) / (2.0 - 0.005);
+    close(r2.pars[0], x, 1e-9, "x on the smooth branch");
+    Ok(())
+}

@@ -505,7 +505,7 @@ fn multi_sample_matches_single_calls() {
             &format!("list row {k}"),
             &rows[k * 4..(k + 1) * 4],
             &one,
-            1e-15,
+            1e-14,
         );
     }
     assert!(rows[8..12].iter().all(|v| *v == 0.0));

@@ -138,3 +138,47 @@ fn special_values() {
     normal::pdf_slice(&xs, &mut out);
     assert_eq!(out[1], normal::FRAC_1_SQRT_2PI);
 }
+
+#[test]
+fn batch_evaluator_matches_mpmath_and_scalar() {
+    let pts = points(&fixture(), "f64");
+    let z: Vec<f64> = pts
+        .iter()
+        .map(|p| p[0])
+        .filter(|x| x.abs() <= 37.5)
+        .collect();
+    let mut t = vec![0.0; z.len()];
+    let mut p = vec![0.0; z.len()];
+    normal::signed_tail_pdf_batch(&z, &mut t, &mut p);
+    let (mut max_t, mut max_p, mut max_tail) = (0.0f64, 0.0f64, 0.0f64);
+    for (k, [x, c, s, d]) in pts.iter().filter(|p| p[0].abs() <= 37.5).enumerate() {
+        assert_eq!(z[k], *x);
+        // the signed tail is the smaller of Φ and 1 − Φ, with a sign
+        let want = if *x <= 0.0 { *c } else { -*s };
+        let e = rel(t[k], want);
+        max_p = max_p.max(rel(p[k], *d));
+        if x.abs() <= 6.0 {
+            max_t = max_t.max(e);
+        } else {
+            // far tails: what matters in a sum of kernel masses is the
+            // absolute error, which stays far below an ulp of 1
+            assert!(
+                (t[k] - want).abs() <= 1e-25 + 1e-7 * want.abs(),
+                "x={x}: {} vs {want}",
+                t[k]
+            );
+            if x.abs() <= 10.0 {
+                max_tail = max_tail.max(e);
+            }
+        }
+    }
+    println!("batch: max rel err tail |z|<=6 {max_t:.2e}, 6<|z|<=10 {max_tail:.2e}; pdf |z|<=37.5 {max_p:.2e}");
+    assert!(max_t <= 1e-14 && max_p <= 1e-14 && max_tail <= 1e-10);
+    // beyond the documented range both are 0; odd lengths and empty input work
+    let mut t = [1.0; 3];
+    let mut p = [1.0; 3];
+    normal::signed_tail_pdf_batch(&[-40.0, 40.0, 0.0], &mut t, &mut p);
+    assert_eq!(t, [0.0, 0.0, 0.5]);
+    assert_eq!(p[..2], [0.0, 0.0]);
+    normal::signed_tail_pdf_batch(&[], &mut [], &mut []);
+}

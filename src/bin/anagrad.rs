@@ -1,4 +1,457 @@
-//! The `anagrad` command-line interface.
-fn main() {
-    println!("anagrad");
+//! The `anagrad` command-line interface: a thin layer over the library
+//! (`anagrad::hf` to read workspaces and build models, `anagrad::infer` for
+//! fits, CLs, significances and limits). Output is JSON with pyhf's keys.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Map, Value};
+
+use anagrad::hf::{InterpCode, Model, ModelOptions, Workspace};
+use anagrad::infer::limits::linspace;
+use anagrad::infer::{
+    fit, significance, upper_limit, upper_limit_scan, AsymptoticCalculator, FitOptions, FitSetup,
+    Likelihood, LimitOptions, TestStat,
+};
+use anagrad::{Error, Result};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "anagrad",
+    version,
+    about = "pyhf-compatible HistFactory inference: fits, asymptotic CLs, significances, upper limits",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Asymptotic CLs (observed and expected band) at one POI value, like `pyhf cls`.
+    ///
+    /// Prints JSON with pyhf's keys: `CLs_obs`, `CLs_exp` (n_sigma = 2, 1, 0, −1, −2),
+    /// plus `CLsb_obs`, `CLb_obs`, `CLsb_exp`, `CLb_exp`, `qmu`, `qmu_A`.
+    Cls(ClsArgs),
+    /// Discovery p-value and significance with q0 (observed and expected band).
+    Significance(SignificanceArgs),
+    /// Maximum-likelihood fit, like `pyhf fit`.
+    Fit(FitArgs),
+    /// Observed and expected upper limits on the POI at a CLs level.
+    UpperLimit(UpperLimitArgs),
+    /// Summary of a workspace: channels, samples, modifiers, parameters, measurements.
+    Inspect(InspectArgs),
+    /// Gradient mean/std/bias/RMSE of a bKDE pipeline vs bandwidth.
+    BandwidthStudy(anagrad::study::BandwidthStudyArgs),
+}
+
+/// Options that select and build the model (shared by every subcommand).
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// pyhf JSON workspace (schema 1.0.0); `-` reads it from standard input.
+    #[arg(value_name = "WORKSPACE", default_value = "-")]
+    workspace: String,
+    /// Measurement to use (default: the only one, or the first one).
+    #[arg(long, value_name = "NAME")]
+    measurement: Option<String>,
+    /// JSON patch file (RFC 6902) applied to the workspace before building
+    /// the model; repeatable, applied in the order given.
+    #[arg(short = 'p', long = "patch", value_name = "PATCH")]
+    patches: Vec<PathBuf>,
+    /// Interpolation code of normsys modifiers (pyhf's default: code4).
+    #[arg(long, value_name = "CODE", value_parser = ["code1", "code4"], default_value = "code4")]
+    normsys_interp: String,
+    /// Interpolation code of histosys modifiers (pyhf's default: code4p).
+    #[arg(long, value_name = "CODE", value_parser = ["code0", "code2", "code4p"], default_value = "code4p")]
+    histosys_interp: String,
+    /// Write the JSON result to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ClsArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// POI value to test.
+    #[arg(
+        long,
+        value_name = "MU",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
+    test_poi: f64,
+    /// Test statistic: `qtilde` (q̃μ, POI bounded below) or `q` (qμ).
+    #[arg(long, value_name = "STAT", value_parser = ["qtilde", "q"], default_value = "qtilde")]
+    test_stat: String,
+}
+
+#[derive(Args, Debug)]
+struct SignificanceArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+struct FitArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Accepted for `pyhf fit` compatibility; `twice_nll` is always printed.
+    #[arg(long)]
+    value: bool,
+}
+
+#[derive(Args, Debug)]
+struct UpperLimitArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Scan a grid `START:STOP:N` (N points, inclusive) and interpolate the
+    /// crossings linearly, like pyhf's `upper_limit(scan=…)`; without it the
+    /// limits are found by root finding.
+    #[arg(long, value_name = "START:STOP:N")]
+    scan: Option<String>,
+    /// CLs level (0.05 for 95% CL limits).
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.05)]
+    level: f64,
+    /// Test statistic: `qtilde` or `q`.
+    #[arg(long, value_name = "STAT", value_parser = ["qtilde", "q"], default_value = "qtilde")]
+    test_stat: String,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_workspace(args: &ModelArgs) -> Result<Workspace> {
+    let mut ws = if args.workspace == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::Io {
+                path: "<stdin>".into(),
+                source: e,
+            })?;
+        Workspace::from_json_str(&s)?
+    } else {
+        Workspace::from_path(std::path::Path::new(&args.workspace))?
+    };
+    for p in &args.patches {
+        let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
+            path: p.display().to_string(),
+            source: e,
+        })?;
+        ws.apply_patch(&text, &p.display().to_string())?;
+    }
+    Ok(ws)
+}
+
+fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
+    Ok(ModelOptions {
+        measurement: args.measurement.clone(),
+        normsys_interp: args.normsys_interp.parse::<InterpCode>()?,
+        histosys_interp: args.histosys_interp.parse::<InterpCode>()?,
+        ..ModelOptions::default()
+    })
+}
+
+fn build(args: &ModelArgs) -> Result<(Workspace, Model)> {
+    let ws = read_workspace(args)?;
+    let model = Model::new(&ws, &model_options(args)?)?;
+    Ok((ws, model))
+}
+
+fn emit(args: &ModelArgs, v: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Json {
+        context: "output".into(),
+        source: e,
+    })?;
+    match &args.output_file {
+        Some(path) => std::fs::write(path, text + "\n").map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        }),
+        None => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}").map_err(|e| Error::Io {
+                path: "<stdout>".into(),
+                source: e,
+            })
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Json {
+        context: "output".into(),
+        source: e,
+    })
+}
+
+fn calculator<'m>(model: &'m Model, test_stat: &str) -> Result<AsymptoticCalculator<'m, Model>> {
+    let kind: TestStat = test_stat.parse()?;
+    AsymptoticCalculator::new(
+        model,
+        &model.observed_data(),
+        FitSetup::from_model(model),
+        FitOptions::default(),
+        kind,
+    )
+}
+
+fn cmd_cls(a: &ClsArgs) -> Result<()> {
+    let (_, model) = build(&a.model)?;
+    let r = calculator(&model, &a.test_stat)?.hypotest(a.test_poi)?;
+    emit(&a.model, &to_value(&r)?)
+}
+
+fn cmd_significance(a: &SignificanceArgs) -> Result<()> {
+    let (_, model) = build(&a.model)?;
+    let r = significance(&model, &model.observed_data(), &FitOptions::default())?;
+    emit(&a.model, &to_value(&r)?)
+}
+
+/// `{name: [values]}` over the model's parameter sets.
+fn by_par_set(model: &Model, values: &[f64]) -> Value {
+    let mut m = Map::new();
+    for (name, start, len) in model.par_sets() {
+        m.insert(name, json!(values[start..start + len].to_vec()));
+    }
+    Value::Object(m)
+}
+
+fn cmd_fit(a: &FitArgs) -> Result<()> {
+    let (_, model) = build(&a.model)?;
+    let r = fit(
+        &model,
+        &model.observed_data(),
+        &FitSetup::from_model(&model),
+        &FitOptions::default(),
+    )?;
+    let unc = r.uncertainties()?;
+    let out = json!({
+        "mle_parameters": by_par_set(&model, &r.pars),
+        "uncertainties": by_par_set(&model, &unc),
+        "twice_nll": r.twice_nll,
+        "iterations": r.iterations,
+        "projected_gradient_norm": r.grad_norm,
+    });
+    emit(&a.model, &out)
+}
+
+fn parse_scan(s: &str) -> Result<Vec<f64>> {
+    let bad = || Error::InvalidInput(format!("--scan '{s}': expected START:STOP:N, e.g. 0:5:21"));
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let start: f64 = parts[0].trim().parse().map_err(|_| bad())?;
+    let stop: f64 = parts[1].trim().parse().map_err(|_| bad())?;
+    let n: usize = parts[2].trim().parse().map_err(|_| bad())?;
+    if n < 2 || !start.is_finite() || !stop.is_finite() || start >= stop {
+        return Err(bad());
+    }
+    Ok(linspace(start, stop, n))
+}
+
+fn cmd_upper_limit(a: &UpperLimitArgs) -> Result<()> {
+    let grid = a.scan.as_deref().map(parse_scan).transpose()?;
+    let (_, model) = build(&a.model)?;
+    let calc = calculator(&model, &a.test_stat)?;
+    let r = match grid {
+        Some(g) => upper_limit_scan(&calc, &g, a.level)?,
+        None => upper_limit(
+            &calc,
+            &LimitOptions {
+                level: a.level,
+                ..LimitOptions::default()
+            },
+        )?,
+    };
+    let tested: Vec<Value> = r
+        .tested
+        .iter()
+        .map(|t| json!({"poi": t.poi_test, "CLs_obs": t.cls_obs, "CLs_exp": t.cls_exp}))
+        .collect();
+    let out = json!({
+        "obs_limit": r.obs_limit,
+        "exp_limits": r.exp_limits,
+        "level": r.level,
+        "tested": tested,
+    });
+    emit(&a.model, &out)
+}
+
+fn constraint_name(types: &[&str]) -> &'static str {
+    if types
+        .iter()
+        .all(|t| *t == "normfactor" || *t == "shapefactor")
+    {
+        "unconstrained"
+    } else if types.contains(&"shapesys") {
+        "constrained_by_poisson"
+    } else {
+        "constrained_by_normal"
+    }
+}
+
+fn cmd_inspect(a: &InspectArgs) -> Result<()> {
+    let (ws, model) = build(&a.model)?;
+    let channels: Vec<(String, usize)> = ws
+        .channels
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.samples.first().map_or(0, |s| s.data.len()),
+            )
+        })
+        .collect();
+    let mut samples: Vec<String> = Vec::new();
+    let mut modifiers: Vec<(String, String)> = Vec::new();
+    for c in &ws.channels {
+        for s in &c.samples {
+            if !samples.contains(&s.name) {
+                samples.push(s.name.clone());
+            }
+            for m in &s.modifiers {
+                let key = (m.name.clone(), m.modifier_type().as_str().to_string());
+                if !modifiers.contains(&key) {
+                    modifiers.push(key);
+                }
+            }
+        }
+    }
+    samples.sort();
+    modifiers.sort();
+    let parameters: Vec<(String, usize, &'static str, Vec<String>)> = model
+        .par_sets()
+        .into_iter()
+        .map(|(name, _, len)| {
+            let types: Vec<String> = modifiers
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, t)| t.clone())
+                .collect();
+            let trefs: Vec<&str> = types.iter().map(String::as_str).collect();
+            (name, len, constraint_name(&trefs), types)
+        })
+        .collect();
+    let measurements: Vec<(String, String, Vec<String>)> = ws
+        .measurements
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.config.poi.clone(),
+                m.config.parameters.iter().map(|p| p.name.clone()).collect(),
+            )
+        })
+        .collect();
+    if a.json {
+        let out = json!({
+            "channels": channels.iter().map(|(n, b)| json!([n, b])).collect::<Vec<_>>(),
+            "samples": samples,
+            "modifiers": modifiers.iter().map(|(n, t)| json!([n, t])).collect::<Vec<_>>(),
+            "parameters": parameters.iter().map(|(n, len, c, t)| json!({
+                "name": n, "n_pars": len, "constraint": c, "modifiers": t
+            })).collect::<Vec<_>>(),
+            "measurements": measurements.iter().map(|(n, poi, pars)| json!({
+                "name": n, "poi": poi, "parameters": pars
+            })).collect::<Vec<_>>(),
+            "n_parameters": model.n_pars(),
+            "n_bins": model.n_main(),
+        });
+        return emit(&a.model, &out);
+    }
+    let mut t = String::new();
+    let w = 24;
+    t += &format!("{:>w$}\n{:>w$}\n", "Summary", "------------------");
+    for (k, v) in [
+        ("channels", channels.len()),
+        ("samples", samples.len()),
+        ("parameters", parameters.len()),
+        ("modifiers", modifiers.len()),
+    ] {
+        t += &format!("{k:>w$}  {v}\n");
+    }
+    t += &format!(
+        "\n{:>w$}  {}\n{:>w$}  {}\n",
+        "channels", "nbins", "----------", "-----"
+    );
+    for (n, b) in &channels {
+        t += &format!("{n:>w$}  {b:>5}\n");
+    }
+    t += &format!("\n{:>w$}\n{:>w$}\n", "samples", "----------");
+    for s in &samples {
+        t += &format!("{s:>w$}\n");
+    }
+    t += &format!(
+        "\n{:>w$}  {:<24}{}\n{:>w$}  {:<24}{}\n",
+        "parameters", "constraint", "modifiers", "----------", "----------", "----------"
+    );
+    for (n, _, c, types) in &parameters {
+        t += &format!("{n:>w$}  {c:<24}{}\n", types.join(","));
+    }
+    t += &format!(
+        "\n{:>w$}  {:<24}{}\n{:>w$}  {:<24}{}\n",
+        "measurement", "poi", "parameters", "----------", "----------", "----------"
+    );
+    let selected = a
+        .model
+        .measurement
+        .clone()
+        .or_else(|| measurements.first().map(|m| m.0.clone()));
+    for (n, poi, pars) in &measurements {
+        let mark = if Some(n) == selected.as_ref() {
+            "(*) "
+        } else {
+            ""
+        };
+        let pars = if pars.is_empty() {
+            "(none)".to_string()
+        } else {
+            pars.join(",")
+        };
+        t += &format!("{:>w$}  {poi:<24}{pars}\n", format!("{mark}{n}"));
+    }
+    match &a.model.output_file {
+        Some(path) => std::fs::write(path, t).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        }),
+        None => {
+            print!("{t}");
+            Ok(())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Cls(a) => cmd_cls(&a),
+        Command::Significance(a) => cmd_significance(&a),
+        Command::Fit(a) => cmd_fit(&a),
+        Command::UpperLimit(a) => cmd_upper_limit(&a),
+        Command::Inspect(a) => cmd_inspect(&a),
+        Command::BandwidthStudy(a) => anagrad::study::run(&a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use num_dual::Dual2_64;
 
-use super::interp::{InterpCode, Scalar};
+use super::interp::{self, InterpCode, Scalar};
 use super::modifiers::{self, histosys, normsys, shapesys, staterror, ConstraintType};
 use super::spec::{ModifierData, ModifierType, Workspace};
 use crate::infer::Likelihood;
@@ -104,7 +104,13 @@ enum Mult {
     /// normfactor / lumi: the parameter itself.
     Scalar(usize),
     /// normsys: parameter and the input indices of lo, hi.
-    Norm { par: usize, lo: usize, hi: usize },
+    Norm {
+        par: usize,
+        lo: usize,
+        hi: usize,
+        /// Index into the cached code-4 coefficients.
+        k: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +188,8 @@ pub struct Model {
     observed: Vec<f64>,
     /// Constraint widths (σ or τ) at the stored inputs.
     width_cache: Vec<f64>,
+    /// Code-4 coefficients of each normsys (term, modifier) at the stored inputs.
+    code4_cache: Vec<[f64; 6]>,
     /// Per main bin: (term, local bin) entries and the sorted active parameters.
     bin_ptr: Vec<usize>,
     bin_entries: Vec<(u32, u32)>,
@@ -547,6 +555,7 @@ impl Model {
 
         // Terms: one per (channel, sample), channels in pyhf order.
         let mut terms = Vec::new();
+        let mut code4_cache = Vec::new();
         for &ci in &chan_order {
             let c = &ws.channels[ci];
             let bin0 = chan_offset[&c.name];
@@ -586,7 +595,9 @@ impl Model {
                                 par: p,
                                 lo: o,
                                 hi: o + 1,
+                                k: code4_cache.len(),
                             });
+                            code4_cache.push(interp::code4_coefficients(*lo, *hi));
                         }
                         ModifierData::HistoSys { .. } => {
                             let o = mod_off[&(ci, si, mi)];
@@ -690,6 +701,7 @@ impl Model {
             origin,
             observed: Vec::new(),
             width_cache: Vec::new(),
+            code4_cache,
             bin_ptr,
             bin_entries,
             act_ptr,
@@ -848,16 +860,44 @@ impl Model {
             .collect())
     }
 
-    fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T]) -> Vec<T> {
-        let (ncode, hcode) = (self.opts.normsys_interp, self.opts.histosys_interp);
+    /// The normsys factor; `cached` means `inputs` are the stored templates,
+    /// so the code-4 coefficients can come from the cache.
+    #[inline]
+    fn norm_factor<T: Scalar>(
+        &self,
+        m: (usize, usize, usize, usize),
+        pars: &[T],
+        inputs: &[T],
+        cached: bool,
+    ) -> T {
+        let (par, lo, hi, k) = m;
+        let code = self.opts.normsys_interp;
+        if cached && code == InterpCode::Code4 {
+            let c = self.code4_cache[k];
+            let c = [
+                T::from(c[0]),
+                T::from(c[1]),
+                T::from(c[2]),
+                T::from(c[3]),
+                T::from(c[4]),
+                T::from(c[5]),
+            ];
+            interp::code4_with(pars[par], inputs[lo], inputs[hi], &c)
+        } else {
+            normsys::factor(code, pars[par], inputs[lo], inputs[hi])
+        }
+    }
+
+    fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Vec<T> {
+        let hcode = self.opts.histosys_interp;
         let mut lam = vec![T::from(0.0); self.n_main];
         for t in &self.terms {
             let mut scale = T::from(1.0);
             for m in &t.scalars {
                 scale *= match m {
                     Mult::Scalar(p) => pars[*p],
-                    Mult::Norm { par, lo, hi } => {
-                        normsys::factor(ncode, pars[*par], inputs[*lo], inputs[*hi])
+                    Mult::Norm { par, lo, hi, k } => {
+                        self.norm_factor((*par, *lo, *hi, *k), pars, inputs, cached)
                     }
                 };
             }
@@ -886,15 +926,21 @@ impl Model {
     /// Expected data (main bins in pyhf channel order, then the auxiliary
     /// expectations) for parameters `pars` and templates `inputs`.
     pub fn expected_data_generic<T: Scalar>(&self, pars: &[T], inputs: &[T]) -> Result<Vec<T>> {
+        self.expected_impl(pars, inputs, false)
+    }
+
+    fn expected_impl<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Result<Vec<T>> {
         self.check_pars_len(pars.len())?;
         self.check_inputs_len(inputs.len())?;
-        let mut out = self.main_rates(pars, inputs);
-        for c in &self.constraints {
+        let mut out = self.main_rates(pars, inputs, cached);
+        for (ci, c) in self.constraints.iter().enumerate() {
             let th = pars[c.par];
-            out.push(if c.poisson {
-                th * self.src_value(&c.width, inputs)
-            } else {
+            out.push(if !c.poisson {
                 th
+            } else if cached {
+                th * self.width_cache[ci]
+            } else {
+                th * self.src_value(&c.width, inputs)
             });
         }
         Ok(out)
@@ -928,18 +974,29 @@ impl Model {
     /// (pyhf's `-2 * model.logpdf(pars, data)`, continuous Poisson with lgamma
     /// and normalised Gaussian constraints).
     pub fn twice_nll_generic<T: Scalar>(&self, pars: &[T], data: &[T], inputs: &[T]) -> Result<T> {
+        self.nll_impl(pars, data, inputs, false)
+    }
+
+    /// The one implementation of `twice_nll`; `cached` (stored templates
+    /// only) takes the constraint widths and code-4 coefficients from the
+    /// caches instead of recomputing them from `inputs`.
+    fn nll_impl<T: Scalar>(&self, pars: &[T], data: &[T], inputs: &[T], cached: bool) -> Result<T> {
         self.check_pars_len(pars.len())?;
         self.check_data_len(data.len())?;
         self.check_inputs_len(inputs.len())?;
-        let lam = self.main_rates(pars, inputs);
+        let lam = self.main_rates(pars, inputs, cached);
         let mut ll = T::from(0.0);
         for (b, &l) in lam.iter().enumerate() {
             ll += pois_core(data[b], l);
         }
-        for c in &self.constraints {
+        for (ci, c) in self.constraints.iter().enumerate() {
             let th = pars[c.par];
             let a = data[self.n_main + c.aux];
-            let w = self.src_value(&c.width, inputs);
+            let w = if cached {
+                T::from(self.width_cache[ci])
+            } else {
+                self.src_value(&c.width, inputs)
+            };
             if c.poisson {
                 ll += pois_core(a, th * w);
             } else {
@@ -964,6 +1021,20 @@ impl Model {
         Ok(ll * -2.0)
     }
 
+    /// The normsys factor at the stored templates with first and second derivatives.
+    fn norm_factor_d2(&self, x: Dual2_64, lo: usize, hi: usize, k: usize) -> Dual2_64 {
+        let (lo, hi) = (
+            Dual2_64::from(self.inputs[lo]),
+            Dual2_64::from(self.inputs[hi]),
+        );
+        if self.opts.normsys_interp == InterpCode::Code4 {
+            let c = self.code4_cache[k].map(Dual2_64::from);
+            interp::code4_with(x, lo, hi, &c)
+        } else {
+            normsys::factor(self.opts.normsys_interp, x, lo, hi)
+        }
+    }
+
     fn grad_hess_impl(
         &self,
         pars: &[f64],
@@ -985,7 +1056,7 @@ impl Model {
         grad.fill(0.0);
         hess.fill(0.0);
         let inputs = &self.inputs;
-        let (ncode, hcode) = (self.opts.normsys_interp, self.opts.histosys_interp);
+        let hcode = self.opts.histosys_interp;
         // Scalar factors of each term: (par, value, d1, d2).
         let mut sc_ptr = Vec::with_capacity(self.terms.len() + 1);
         let mut sc: Vec<(usize, f64, f64, f64)> = Vec::new();
@@ -994,14 +1065,9 @@ impl Model {
             for m in &t.scalars {
                 sc.push(match m {
                     Mult::Scalar(p) => (*p, pars[*p], 1.0, 0.0),
-                    Mult::Norm { par, lo, hi } => {
+                    Mult::Norm { par, lo, hi, k } => {
                         let x = Dual2_64::new(pars[*par], 1.0, 0.0);
-                        let r = normsys::factor(
-                            ncode,
-                            x,
-                            Dual2_64::from(inputs[*lo]),
-                            Dual2_64::from(inputs[*hi]),
-                        );
+                        let r = self.norm_factor_d2(x, *lo, *hi, *k);
                         (*par, r.re, r.v1, r.v2)
                     }
                 });
@@ -1162,7 +1228,7 @@ impl Likelihood for Model {
         self.observed.clone()
     }
     fn twice_nll(&self, pars: &[f64], data: &[f64]) -> Result<f64> {
-        self.twice_nll_generic(pars, data, &self.inputs)
+        self.nll_impl(pars, data, &self.inputs, true)
     }
     fn twice_nll_grad_hess(
         &self,
@@ -1174,7 +1240,7 @@ impl Likelihood for Model {
         self.grad_hess_impl(pars, data, grad, hess)
     }
     fn expected_data(&self, pars: &[f64]) -> Result<Vec<f64>> {
-        self.expected_data_generic(pars, &self.inputs)
+        self.expected_impl(pars, &self.inputs, true)
     }
 }
 

@@ -13,6 +13,13 @@
 //! `max_i |pg_i| ≤ gtol · max(1, |f|)` (default `gtol = 1e-10`). A fit that
 //! does not reach this within the iteration budget returns
 //! [`Error::FitFailed`]; an unconverged point is never returned.
+//!
+//! **Kinks.** pyhf's interpolation codes 0 (histosys) and 1 (normsys) are not
+//! differentiable at α = 0, and minima can sit exactly there. When Newton
+//! steps stall next to 0, such parameters are pinned at 0, the rest is
+//! re-fitted to the criterion above, and the point is accepted only if the
+//! one-sided derivatives of every pinned parameter bracket zero (within the
+//! same tolerance); they are listed in [`FitResult::kinks`].
 
 use super::linalg::{Factor, Pattern};
 use super::Likelihood;

@@ -11,7 +11,19 @@ pub mod shapefactor;
 pub mod shapesys;
 pub mod staterror;
 
+use super::interp::Scalar;
 use super::spec::ModifierType;
+
+/// `x²` whose value is computed like pyhf's `x ** 2` (libm `pow`), which can
+/// differ from `x·x` by one ulp; the derivative parts are those of `x·x`.
+/// Keeps auxiliary data bit-identical to pyhf's.
+#[inline]
+pub fn py_square<T: Scalar>(x: T) -> T {
+    let r = x.re();
+    // black_box keeps LLVM from rewriting pow(r, 2.0) as r·r.
+    let p = r.powf(std::hint::black_box(2.0));
+    x * x + T::from(p - r * r)
+}
 
 /// The kind of constraint term a parameter set carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,5 +23,5 @@ pub fn is_valid(nominal: f64, uncertainty: f64) -> bool {
 /// τ = nominal² / σ², computed in pyhf's operation order.
 #[inline]
 pub fn tau<T: Scalar>(nominal: T, uncertainty: T) -> T {
-    nominal * nominal / (uncertainty * uncertainty)
+    super::py_square(nominal) / super::py_square(uncertainty)
 }

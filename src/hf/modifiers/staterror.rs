@@ -27,8 +27,7 @@ pub fn rel_uncertainty<T: Scalar, I: Iterator<Item = (T, T)> + Clone>(samples: I
     }
     let mut s = T::from(0.0);
     for (_, u) in samples {
-        let r = u / total;
-        s += r * r;
+        s += super::py_square(u / total);
     }
     s.sqrt()
 }

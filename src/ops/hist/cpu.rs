@@ -13,7 +13,7 @@
 use candle_core::WithDType;
 use rayon::prelude::*;
 
-use crate::ops::normal::{signed_tail, signed_tail_pdf};
+use crate::ops::normal::signed_tail_pdf_batch;
 
 /// Events per parallel task (fixed, so that the summation order is too).
 pub(crate) const CHUNK: usize = 4096;
@@ -95,6 +95,81 @@ impl Plan<'_> {
     }
 }
 
+/// Pairs (event, edge) of one chunk awaiting evaluation of Φ/φ at
+/// z = (e_j − x_i)/h; evaluated together by the vectorised batch routine.
+struct Pairs {
+    z: Vec<f64>,
+    t: Vec<f64>,
+    p: Vec<f64>,
+    /// edge index
+    j: Vec<u32>,
+    /// sample index
+    s: Vec<u32>,
+    /// event weight
+    w: Vec<f64>,
+    cap: usize,
+}
+
+/// Pairs evaluated per batch (at least one event's whole window).
+const BATCH: usize = 1024;
+
+impl Pairs {
+    fn new(n_edges: usize) -> Self {
+        let cap = BATCH.max(n_edges);
+        Self {
+            z: Vec::with_capacity(cap),
+            t: vec![0.0; cap],
+            p: vec![0.0; cap],
+            j: Vec::with_capacity(cap),
+            s: Vec::with_capacity(cap),
+            w: Vec::with_capacity(cap),
+            cap,
+        }
+    }
+
+    #[inline(always)]
+    fn fits(&self, k: usize) -> bool {
+        self.z.len() + k <= self.cap
+    }
+
+    #[inline(always)]
+    fn push(&mut self, z: f64, j: usize, s: usize, w: f64) {
+        self.z.push(z);
+        self.j.push(j as u32);
+        self.s.push(s as u32);
+        self.w.push(w);
+    }
+
+    fn eval(&mut self) {
+        let n = self.z.len();
+        signed_tail_pdf_batch(&self.z, &mut self.t[..n], &mut self.p[..n]);
+    }
+
+    fn clear(&mut self) {
+        self.z.clear();
+        self.j.clear();
+        self.s.clear();
+        self.w.clear();
+    }
+}
+
+/// Evaluates the pending pairs and adds ±w·tail to the two bins of each edge.
+fn flush_forward(pairs: &mut Pairs, acc: &mut [f64], nb: usize) {
+    pairs.eval();
+    for k in 0..pairs.z.len() {
+        let j = pairs.j[k] as usize;
+        let row = pairs.s[k] as usize * nb;
+        let v = pairs.w[k] * pairs.t[k];
+        if j >= 1 {
+            acc[row + j - 1] += v;
+        }
+        if j < nb {
+            acc[row + j] -= v;
+        }
+    }
+    pairs.clear();
+}
+
 /// Forward: counts (S × B, row-major) in f64.
 pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Vec<f64> {
     let nb = plan.n_bins();
@@ -107,10 +182,10 @@ pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Ve
         .into_par_iter()
         .map(|c| {
             let mut acc = vec![0.0f64; ns * nb];
+            let mut pairs = Pairs::new(e.len());
             let start = c * CHUNK;
             let end = (start + CHUNK).min(m);
             plan.for_segments(start, end, |s, a, z| {
-                let row = &mut acc[s * nb..(s + 1) * nb];
                 for i in a..z {
                     let xi = x[i].to_f64();
                     let wi = match w {
@@ -119,19 +194,17 @@ pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Ve
                     };
                     let (bin, jlo, jhi) = plan.bin_and_edges(xi);
                     if let Some(b) = bin {
-                        row[b] += wi;
+                        acc[s * nb + b] += wi;
                     }
-                    for j in jlo..jhi {
-                        let t = wi * signed_tail((e[j] - xi) * inv_h);
-                        if j >= 1 {
-                            row[j - 1] += t;
-                        }
-                        if j < nb {
-                            row[j] -= t;
-                        }
+                    if !pairs.fits(jhi.saturating_sub(jlo)) {
+                        flush_forward(&mut pairs, &mut acc, nb);
+                    }
+                    for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
+                        pairs.push((ej - xi) * inv_h, j, s, wi);
                     }
                 }
             });
+            flush_forward(&mut pairs, &mut acc, nb);
             acc
         })
         .collect();
@@ -154,6 +227,59 @@ pub(crate) struct Grads<T> {
     pub de: Vec<f64>,
 }
 
+/// One event of a backward batch: its pairs are `start..end`.
+struct Pending {
+    local: usize,
+    bin: Option<usize>,
+    w: f64,
+    start: usize,
+    end: usize,
+}
+
+/// Per-chunk outputs and context of the backward pass.
+struct BwdChunk<'a, T> {
+    dx: &'a mut [T],
+    dw: &'a mut [T],
+    acc_e: Vec<f64>,
+    grad: &'a [f64],
+    coef: &'a [f64],
+    nb: usize,
+    inv_h: f64,
+    need: Need,
+    need_dw: bool,
+}
+
+impl<T: WithDType> BwdChunk<'_, T> {
+    fn flush(&mut self, pairs: &mut Pairs, events: &mut Vec<Pending>) {
+        pairs.eval();
+        let ne = self.nb + 1;
+        if self.need.de {
+            for k in 0..pairs.z.len() {
+                let idx = pairs.s[k] as usize * ne + pairs.j[k] as usize;
+                self.acc_e[idx] += pairs.w[k] * pairs.p[k];
+            }
+        }
+        for ev in events.iter() {
+            let mut sum_t = 0.0;
+            let mut sum_p = 0.0;
+            for k in ev.start..ev.end {
+                let c = self.coef[pairs.s[k] as usize * ne + pairs.j[k] as usize];
+                sum_t += c * pairs.t[k];
+                sum_p += c * pairs.p[k];
+            }
+            if self.need.dx {
+                self.dx[ev.local] = T::from_f64(-ev.w * self.inv_h * sum_p);
+            }
+            if self.need_dw {
+                let gb = ev.bin.map_or(0.0, |b| self.grad[b]);
+                self.dw[ev.local] = T::from_f64(gb + sum_t);
+            }
+        }
+        pairs.clear();
+        events.clear();
+    }
+}
+
 /// Backward: `grad` is dL/dcounts (S × B, row-major).
 pub(crate) fn backward<T: WithDType>(
     plan: &Plan,
@@ -170,7 +296,6 @@ pub(crate) fn backward<T: WithDType>(
     let inv_h = 1.0 / plan.h;
     let e = plan.edges;
     let need_dw = need.dw && w.is_some();
-    let need_pdf = need.dx || need.de;
 
     // c_sj: coefficient of Φ((e_j − x)/h) in the loss, per sample.
     let mut coef = vec![0.0f64; ns * ne];
@@ -195,22 +320,36 @@ pub(crate) fn backward<T: WithDType>(
     } else {
         (0..n_chunks).map(|_| Default::default()).collect()
     };
+    let any = need.dx || need_dw || need.de;
 
     let partial: Vec<Vec<f64>> = dx_chunks
         .into_par_iter()
         .zip(dw_chunks)
         .enumerate()
         .map(|(c, (dxc, dwc))| {
-            let mut acc_e = if need.de {
-                vec![0.0f64; ns * ne]
-            } else {
-                vec![]
+            let mut chunk = BwdChunk {
+                dx: dxc,
+                dw: dwc,
+                acc_e: if need.de {
+                    vec![0.0f64; ns * ne]
+                } else {
+                    vec![]
+                },
+                grad,
+                coef: &coef,
+                nb,
+                inv_h,
+                need,
+                need_dw,
             };
+            if !any {
+                return chunk.acc_e;
+            }
+            let mut pairs = Pairs::new(ne);
+            let mut events: Vec<Pending> = Vec::with_capacity(BATCH);
             let start = c * CHUNK;
             let end = (start + CHUNK).min(m);
             plan.for_segments(start, end, |s, a, z| {
-                let g = &grad[s * nb..(s + 1) * nb];
-                let cs = &coef[s * ne..(s + 1) * ne];
                 for i in a..z {
                     let xi = x[i].to_f64();
                     let wi = match w {
@@ -218,32 +357,24 @@ pub(crate) fn backward<T: WithDType>(
                         None => 1.0,
                     };
                     let (bin, jlo, jhi) = plan.bin_and_edges(xi);
-                    let mut sum_t = 0.0;
-                    let mut sum_p = 0.0;
-                    if need_pdf {
-                        for j in jlo..jhi {
-                            let (t, p) = signed_tail_pdf((e[j] - xi) * inv_h);
-                            sum_t += cs[j] * t;
-                            sum_p += cs[j] * p;
-                            if need.de {
-                                acc_e[s * ne + j] += wi * p;
-                            }
-                        }
-                    } else {
-                        for j in jlo..jhi {
-                            sum_t += cs[j] * signed_tail((e[j] - xi) * inv_h);
-                        }
+                    if !pairs.fits(jhi.saturating_sub(jlo)) {
+                        chunk.flush(&mut pairs, &mut events);
                     }
-                    if need.dx {
-                        dxc[i - start] = T::from_f64(-wi * inv_h * sum_p);
+                    let first = pairs.z.len();
+                    for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
+                        pairs.push((ej - xi) * inv_h, j, s, wi);
                     }
-                    if need_dw {
-                        let gb = bin.map_or(0.0, |b| g[b]);
-                        dwc[i - start] = T::from_f64(gb + sum_t);
-                    }
+                    events.push(Pending {
+                        local: i - start,
+                        bin: bin.map(|b| s * nb + b),
+                        w: wi,
+                        start: first,
+                        end: pairs.z.len(),
+                    });
                 }
             });
-            acc_e
+            chunk.flush(&mut pairs, &mut events);
+            chunk.acc_e
         })
         .collect();
 
