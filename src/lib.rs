@@ -11,7 +11,7 @@
 //!   (q0, qμ, q̃μ, tμ, t̃μ), asymptotic CLs and upper limits.
 //! * [`ops`]: event-level differentiable ops on candle tensors (sigmoid cuts,
 //!   fused binned-KDE histograms, learnable bin edges).
-//! * [`toys`], [`nn`], `train`: toy models, summary-statistic networks and
+//! * [`toys`], [`nn`], [`train`]: toy models, summary-statistic networks and
 //!   end-to-end training on analysis objectives (`anagrad train`).
 //!
 //! See `DESIGN.md` in the shared folder for the architecture.
@@ -24,5 +24,6 @@ pub mod nn;
 pub mod ops;
 pub mod study;
 pub mod toys;
+pub mod train;
 
 pub use error::{Error, Result};
