@@ -58,6 +58,11 @@ pub enum LossKind {
     /// A test statistic at POI `test_mu` on the observed data (workspace
     /// observations, or the `Observed` inputs of the template).
     ObservedTestStat { stat: TestStat, test_mu: f64 },
+    /// Observed CLs at `test_mu` with `stat` (`Qmu` or `QmuTilde`) as pyhf's
+    /// asymptotic `hypotest` computes it: q on the observed data and q_A on
+    /// the Asimov data of the fit to the observed data with POI = 0 (always
+    /// [`AsimovSource::ConditionalFit`], whatever the loss's setting).
+    ObservedCls { test_mu: f64, stat: TestStat },
 }
 
 impl LossKind {
@@ -69,6 +74,7 @@ impl LossKind {
             LossKind::SigmaMu { .. } => "grad::sigma_mu",
             LossKind::GeneralisedVariance { .. } => "grad::generalised_variance",
             LossKind::ObservedTestStat { .. } => "grad::observed_test_stat",
+            LossKind::ObservedCls { .. } => "grad::observed_cls",
         }
     }
 }
@@ -223,6 +229,38 @@ impl Loss {
                     with_grad,
                 )?;
                 Ok(chain(q, 1.0, dq))
+            }
+            LossKind::ObservedCls { test_mu, stat } => {
+                if !matches!(stat, TestStat::Qmu | TestStat::QmuTilde) {
+                    return Err(Error::InvalidInput(format!(
+                        "grad::observed_cls: CLs needs q or qtilde, not {stat}"
+                    )));
+                }
+                let data = inst.observed_data();
+                let (q, dq, _) = self.test_stat_on(
+                    &inst,
+                    stat,
+                    test_mu,
+                    &data,
+                    DataSource::Observed,
+                    with_grad,
+                )?;
+                let pyhf = Loss {
+                    asimov: AsimovSource::ConditionalFit,
+                    ..self.clone()
+                };
+                let (qa, dqa) = pyhf.asimov_test_stat(&inst, stat, test_mu, 0.0, with_grad)?;
+                let (value, dv_dq, dv_dqa) = observed_cls(q, qa, stat == TestStat::QmuTilde)?;
+                let grad = match (dq, dqa) {
+                    (Some(a), Some(b)) => Some(
+                        a.iter()
+                            .zip(&b)
+                            .map(|(x, y)| dv_dq * x + dv_dqa * y)
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                Ok(LossValue { value, grad })
             }
             LossKind::SigmaMu { hyp_mu } => self.fisher_loss(&inst, hyp_mu, true, with_grad),
             LossKind::GeneralisedVariance { hyp_mu } => {
@@ -468,6 +506,43 @@ enum DataSource<'a> {
     Asimov(&'a [f64]),
     /// The instance's observed main data plus the model's auxiliary data.
     Observed,
+}
+
+/// pyhf's observed CLs from q and q_A (test statistic in −μ̂/σ space, s+b
+/// distribution shifted by −√q_A), with ∂CLs/∂q and ∂CLs/∂q_A.
+fn observed_cls(q: f64, qa: f64, tilde: bool) -> Result<(f64, f64, f64)> {
+    if qa.is_nan() || qa <= 0.0 {
+        return Err(Error::InvalidInput(format!(
+            "grad::observed_cls: the Asimov test statistic is {qa}; CLs needs q_A > 0"
+        )));
+    }
+    let (sq, sqa) = (q.sqrt(), qa.sqrt());
+    // 1/(2√q), taken as 0 at q = 0, where q's own gradient vanishes
+    let inv2sq = if q > 0.0 { 0.5 / sq } else { 0.0 };
+    let (a, c, da_dq, da_dqa, dc_dq, dc_dqa) = if tilde && sq > sqa {
+        let k = 0.5 / sqa;
+        let k3 = 0.25 / (qa * sqa);
+        (
+            (q + qa) * k,
+            (q - qa) * k,
+            k,
+            k - (q + qa) * k3,
+            k,
+            -k - (q - qa) * k3,
+        )
+    } else {
+        // CLs+b = Φ(−√q), CLb = Φ(−(√q − √q_A))
+        (sq, sq - sqa, inv2sq, 0.0, inv2sq, -0.5 / sqa)
+    };
+    let (num, den) = (normal_cdf(-a), normal_cdf(-c));
+    let (dn_dq, dn_dqa) = (-normal_pdf(a) * da_dq, -normal_pdf(a) * da_dqa);
+    let (dd_dq, dd_dqa) = (-normal_pdf(c) * dc_dq, -normal_pdf(c) * dc_dqa);
+    let v = num / den;
+    Ok((
+        v,
+        (dn_dq * den - num * dd_dq) / (den * den),
+        (dn_dqa * den - num * dd_dqa) / (den * den),
+    ))
 }
 
 /// A test statistic, its gradient, and the polished (fixed-POI, free) fits.
