@@ -5,12 +5,19 @@
 //! `infer` fits (converged to a projected gradient ≤ 1e-10, otherwise
 //! [`Error::FitFailed`]) and differentiates:
 //!
-//! * **test statistics** (CLs, p0/Z0, q on observed data) by the envelope
-//!   theorem: at the converged fixed-POI and free fits, dq/du = ∂q/∂u with the
-//!   fitted parameters held (free parameters have zero gradient, parameters at
-//!   an active bound or fixed do not move), where ∂/∂u includes the data's own
-//!   dependence on u (Asimov data are the expected data at the hypothesis
-//!   point; auxiliary data follow shapesys τ);
+//! * **test statistics** (expected CLs, p0/Z0, observed q and observed CLs)
+//!   by the envelope theorem: at the converged fixed-POI and free fits,
+//!   dq/du = ∂q/∂u with the fitted parameters held (free parameters have zero
+//!   gradient, parameters at an active bound or fixed do not move), where
+//!   ∂/∂u includes the data's own dependence on u (Asimov data are the
+//!   expected data at the hypothesis point; auxiliary data follow shapesys τ).
+//!   Each fit is first polished by one exact Newton step, since the envelope
+//!   gradient's error is linear in the fit's residual gradient;
+//! * the **Asimov parameters' own dependence** on u when the Asimov data come
+//!   from a fit to observed data ([`AsimovSource::ConditionalFit`], pyhf's
+//!   convention, always used by [`LossKind::ObservedCls`]) by the implicit-
+//!   function theorem, as an adjoint: dq/du −= zᵀ ∂²f_obs/∂θ∂u with
+//!   z = H⁻¹ ∂q/∂θ_A over the parameters that fit can move;
 //! * **Fisher-information quantities** (σ_μ, generalised variance) at a fixed
 //!   hypothesis point, where no fit is involved, from third derivatives
 //!   d/du (wᵀ ∇²_θ(−2 ln L) w) with nested duals (`Dual2<DualSVec64<LANES>>`).
@@ -21,9 +28,10 @@
 //! code the fits use. Constants carry no derivative part, so only the seeded
 //! inputs cost extra.
 //!
-//! Hypothesis points follow neos/relaxed: the model's suggested initial
-//! parameters with the POI set (0 for the background-only Asimov data of
-//! CLs, 1 for the signal-plus-background Asimov data of p0 and Z0).
+//! Hypothesis points follow neos/relaxed by default
+//! ([`AsimovSource::Nominal`]): the model's suggested initial parameters with
+//! the POI set (0 for the background-only Asimov data of CLs, 1 for the
+//! signal-plus-background Asimov data of p0 and Z0).
 
 use candle_core::Tensor;
 use num_dual::{Dual, Dual2, DualSVec64};
