@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::fit::{fit, fixed_poi_fit, minimize, FitOptions, FitResult, FitSetup};
-use super::teststat::{statistic_from_fits, TestStat};
+use super::teststat::{statistic, statistic_from_fits, TestStat};
 use super::Likelihood;
 use crate::{Error, Result};
 
@@ -169,7 +169,8 @@ pub struct AsymptoticCalculator<'a, L: Likelihood + ?Sized> {
     free_fit: FitResult,
     asimov_pars: Vec<f64>,
     asimov_data: Vec<f64>,
-    free_fit_asimov: FitResult,
+    /// `(twice_nll, μ̂)` of the free fit to the Asimov data (its Hessian is not kept).
+    free_fit_asimov: (f64, f64),
 }
 
 impl<'a, L: Likelihood + ?Sized> AsymptoticCalculator<'a, L> {
@@ -190,7 +191,9 @@ impl<'a, L: Likelihood + ?Sized> AsymptoticCalculator<'a, L> {
         let poi = model
             .poi_index()
             .ok_or_else(|| Error::InvalidInput("the model has no parameter of interest".into()))?;
-        let free_fit = fit(model, data, &setup, &opts)?;
+        let mut free_fit = fit(model, data, &setup, &opts)?;
+        // only values are needed from here on; recycle the n × n buffer
+        free_fit.release_hessian();
         let asimov_mu = if kind == TestStat::Q0 { 1.0 } else { 0.0 };
         let asimov_fit =
             fixed_poi_fit(model, data, asimov_mu, &setup, Some(&free_fit.pars), &opts)?;
@@ -219,13 +222,14 @@ impl<'a, L: Likelihood + ?Sized> AsymptoticCalculator<'a, L> {
             kind,
             poi,
             free_fit,
-            asimov_pars: asimov_fit.pars,
+            asimov_pars: asimov_fit.pars.clone(),
             asimov_data,
-            free_fit_asimov,
+            free_fit_asimov: (free_fit_asimov.twice_nll, free_fit_asimov.pars[poi]),
         })
     }
 
-    /// The free fit to the observed data.
+    /// The free fit to the observed data (without its Hessian: refit with
+    /// [`fit`] for uncertainties).
     pub fn free_fit(&self) -> &FitResult {
         &self.free_fit
     }
@@ -279,7 +283,8 @@ impl<'a, L: Likelihood + ?Sized> AsymptoticCalculator<'a, L> {
             Some(&fixed.pars),
             &self.opts,
         )?;
-        let qa = statistic_from_fits(self.kind, mu, &fixed_a, &self.free_fit_asimov, self.poi);
+        let (free_a_nll, free_a_muhat) = self.free_fit_asimov;
+        let qa = statistic(self.kind, mu, fixed_a.twice_nll, free_a_nll, free_a_muhat);
         Ok((q, qa))
     }
 

@@ -21,9 +21,43 @@
 //! one-sided derivatives of every pinned parameter bracket zero (within the
 //! same tolerance); they are listed in [`FitResult::kinks`].
 
+use std::cell::RefCell;
+
 use super::linalg::{Factor, Pattern};
 use super::Likelihood;
 use crate::{Error, Result};
+
+thread_local! {
+    /// Recycled `n × n` Hessian buffers: fits run back to back (a hypothesis
+    /// test makes five) would otherwise page-fault and zero megabytes each.
+    static HESS_POOL: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` f64 with arbitrary contents (the model overwrites it).
+fn take_buffer(len: usize) -> Vec<f64> {
+    HESS_POOL
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            p.iter()
+                .position(|b| b.len() == len)
+                .map(|k| p.swap_remove(k))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| vec![0.0; len])
+}
+
+fn give_buffer(b: Vec<f64>) {
+    if b.len() < 4096 {
+        return;
+    }
+    let _ = HESS_POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < 4 {
+            p.push(b);
+        }
+    });
+}
 
 /// Starting values, bounds and fixed flags of a fit (pyhf's `init_pars`,
 /// `par_bounds`, `fixed_params`).
@@ -118,15 +152,33 @@ pub struct FitResult {
     /// (0, for pyhf's piecewise interpolation codes 0 and 1) where the
     /// one-sided derivatives bracket zero; `grad_norm` excludes them.
     pub kinks: Vec<usize>,
-    /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major).
+    /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major); empty
+    /// after [`FitResult::release_hessian`].
     pub hessian: Vec<f64>,
 }
 
+impl Drop for FitResult {
+    fn drop(&mut self) {
+        give_buffer(std::mem::take(&mut self.hessian));
+    }
+}
+
 impl FitResult {
+    /// Drop the stored Hessian (recycling its memory for later fits); the
+    /// covariance is then no longer available.
+    pub fn release_hessian(&mut self) {
+        give_buffer(std::mem::take(&mut self.hessian));
+    }
+
     /// Covariance `2 H⁻¹` over the non-fixed parameters (`n × n`, row-major;
     /// rows and columns of fixed parameters are zero).
     pub fn covariance(&self) -> Result<Vec<f64>> {
         let n = self.pars.len();
+        if self.hessian.len() != n * n {
+            return Err(Error::InvalidInput(
+                "this fit result does not keep its Hessian (released)".into(),
+            ));
+        }
         let free: Vec<usize> = (0..n).filter(|&i| !self.fixed[i]).collect();
         let m = free.len();
         let pattern = Pattern::analyse(&self.hessian, n, &free);
@@ -228,7 +280,7 @@ fn newton<L: Likelihood + ?Sized>(
     let n = model.n_pars();
     let free: Vec<usize> = (0..n).filter(|&i| !setup.fixed[i]).collect();
     let mut g = vec![0.0; n];
-    let mut h = vec![0.0; n * n];
+    let mut h = take_buffer(n * n);
     let mut f = model.twice_nll_grad_hess(&x, data, &mut g, &mut h)?;
     if !f.is_finite() {
         return Err(failed(
@@ -256,6 +308,7 @@ fn newton<L: Likelihood + ?Sized>(
             }));
         }
         if iter >= budget {
+            give_buffer(h);
             return Ok(Outcome::Stalled(Stall {
                 x,
                 iterations: iter,
@@ -265,6 +318,7 @@ fn newton<L: Likelihood + ?Sized>(
             }));
         }
         if detect_stall && iter >= 12 && lambda >= 1e-2 {
+            give_buffer(h);
             return Ok(Outcome::Stalled(Stall {
                 x,
                 iterations: iter,
@@ -356,6 +410,7 @@ fn newton<L: Likelihood + ?Sized>(
         }
         iter += 1;
         if !accepted {
+            give_buffer(h);
             return Ok(Outcome::Stalled(Stall {
                 x,
                 iterations: iter,
@@ -402,7 +457,7 @@ fn kink_fit<L: Likelihood + ?Sized>(
     let mut x = stall.x.clone();
     let mut used = stall.iterations;
     let mut g = vec![0.0; n];
-    let mut h = vec![0.0; n * n];
+    let mut h = take_buffer(n * n);
     for _round in 0..4 {
         if pins.is_empty() {
             return Ok(None);
@@ -451,7 +506,7 @@ fn kink_fit<L: Likelihood + ?Sized>(
             res.kinks = pins;
             return Ok(Some(res));
         }
-        x = r.pars;
+        x = r.pars.clone();
         pins = pins
             .iter()
             .zip(&ok)

@@ -71,12 +71,17 @@ impl Pattern {
             }
             for (a, &i) in idx.iter().enumerate() {
                 let row = &h[i * n + i + 1..(i + 1) * n];
-                for (off, &v) in row.iter().enumerate() {
-                    if v != 0.0 {
-                        let b = pos[i + 1 + off];
-                        if b != usize::MAX {
-                            adj[a].push(b);
-                            adj[b].push(a);
+                // mostly zeros: test 16 entries at a time (vectorises), then look closer
+                for (c, chunk) in row.chunks(16).enumerate() {
+                    if chunk.iter().fold(false, |acc, &v| acc | (v != 0.0)) {
+                        for (off, &v) in chunk.iter().enumerate() {
+                            if v != 0.0 {
+                                let b = pos[i + 1 + 16 * c + off];
+                                if b != usize::MAX {
+                                    adj[a].push(b);
+                                    adj[b].push(a);
+                                }
+                            }
                         }
                     }
                 }

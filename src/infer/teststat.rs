@@ -109,8 +109,24 @@ pub fn statistic_from_fits(
     free_fit: &FitResult,
     poi: usize,
 ) -> f64 {
-    let t = (fixed_fit.twice_nll - free_fit.twice_nll).max(0.0);
-    let muhat = free_fit.pars[poi];
+    statistic(
+        kind,
+        mu,
+        fixed_fit.twice_nll,
+        free_fit.twice_nll,
+        free_fit.pars[poi],
+    )
+}
+
+/// The statistic from the two `twice_nll` values and the free fit's μ̂.
+pub fn statistic(
+    kind: TestStat,
+    mu: f64,
+    fixed_twice_nll: f64,
+    free_twice_nll: f64,
+    muhat: f64,
+) -> f64 {
+    let t = (fixed_twice_nll - free_twice_nll).max(0.0);
     match kind {
         TestStat::Qmu | TestStat::QmuTilde if muhat > mu => 0.0,
         TestStat::Q0 if muhat < mu => 0.0,

@@ -18,6 +18,19 @@ use crate::ops::normal::signed_tail_pdf_batch;
 /// Events per parallel task (fixed, so that the summation order is too).
 pub(crate) const CHUNK: usize = 4096;
 
+/// Up to this many chunks run on the calling thread: handing a sub-millisecond
+/// job to the pool and waiting for it costs more than it saves.
+const SEQUENTIAL_CHUNKS: usize = 4;
+
+/// `tasks.map(f)` in order, in parallel unless there are only a few.
+fn map_tasks<I: Send, R: Send>(tasks: Vec<I>, f: impl Fn(I) -> R + Sync + Send) -> Vec<R> {
+    if tasks.len() <= SEQUENTIAL_CHUNKS {
+        tasks.into_iter().map(f).collect()
+    } else {
+        tasks.into_par_iter().map(f).collect()
+    }
+}
+
 /// Geometry shared by forward and backward.
 pub(crate) struct Plan<'a> {
     /// B+1 strictly increasing edges.
@@ -198,44 +211,41 @@ pub(crate) fn forward<T: WithDType>(plan: &Plan, x: &[T], w: Option<&[T]>) -> Ve
     let n_chunks = m.div_ceil(CHUNK);
     let inv_h = 1.0 / plan.h;
     let e = plan.edges;
-    let partial: Vec<Vec<f64>> = (0..n_chunks)
-        .into_par_iter()
-        .map(|c| {
-            let ne = nb + 1;
-            let mut acc = vec![0.0f64; ns * nb];
-            let mut acc_edge = vec![0.0f64; ns * ne];
-            let mut pairs = Pairs::new(ne);
-            let start = c * CHUNK;
-            let end = (start + CHUNK).min(m);
-            plan.for_segments(start, end, |s, a, z| {
-                for i in a..z {
-                    let xi = x[i].to_f64();
-                    let wi = match w {
-                        Some(w) => w[i].to_f64(),
-                        None => 1.0,
-                    };
-                    let (bin, jlo, jhi) = plan.bin_and_edges(xi);
-                    if let Some(b) = bin {
-                        acc[s * nb + b] += wi;
-                    }
-                    if !pairs.fits(jhi.saturating_sub(jlo)) {
-                        flush_forward(&mut pairs, &mut acc_edge);
-                    }
-                    for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
-                        pairs.push((ej - xi) * inv_h, s * ne + j, wi);
-                    }
+    let partial: Vec<Vec<f64>> = map_tasks((0..n_chunks).collect(), |c| {
+        let ne = nb + 1;
+        let mut acc = vec![0.0f64; ns * nb];
+        let mut acc_edge = vec![0.0f64; ns * ne];
+        let mut pairs = Pairs::new(ne);
+        let start = c * CHUNK;
+        let end = (start + CHUNK).min(m);
+        plan.for_segments(start, end, |s, a, z| {
+            for i in a..z {
+                let xi = x[i].to_f64();
+                let wi = match w {
+                    Some(w) => w[i].to_f64(),
+                    None => 1.0,
+                };
+                let (bin, jlo, jhi) = plan.bin_and_edges(xi);
+                if let Some(b) = bin {
+                    acc[s * nb + b] += wi;
                 }
-            });
-            flush_forward(&mut pairs, &mut acc_edge);
-            // bin b gains the tail at its upper edge and loses the one at its lower edge
-            for s in 0..ns {
-                for b in 0..nb {
-                    acc[s * nb + b] += acc_edge[s * ne + b + 1] - acc_edge[s * ne + b];
+                if !pairs.fits(jhi.saturating_sub(jlo)) {
+                    flush_forward(&mut pairs, &mut acc_edge);
+                }
+                for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
+                    pairs.push((ej - xi) * inv_h, s * ne + j, wi);
                 }
             }
-            acc
-        })
-        .collect();
+        });
+        flush_forward(&mut pairs, &mut acc_edge);
+        // bin b gains the tail at its upper edge and loses the one at its lower edge
+        for s in 0..ns {
+            for b in 0..nb {
+                acc[s * nb + b] += acc_edge[s * ne + b + 1] - acc_edge[s * ne + b];
+            }
+        }
+        acc
+    });
     let mut out = vec![0.0f64; ns * nb];
     for p in &partial {
         for (o, v) in out.iter_mut().zip(p) {
@@ -347,60 +357,56 @@ pub(crate) fn backward<T: WithDType>(
     };
     let any = need.dx || need_dw || need.de;
 
-    let partial: Vec<Vec<f64>> = dx_chunks
-        .into_par_iter()
-        .zip(dw_chunks)
-        .enumerate()
-        .map(|(c, (dxc, dwc))| {
-            let mut chunk = BwdChunk {
-                dx: dxc,
-                dw: dwc,
-                acc_e: if need.de {
-                    vec![0.0f64; ns * ne]
-                } else {
-                    vec![]
-                },
-                grad,
-                coef: &coef,
-                inv_h,
-                need,
-                need_dw,
-            };
-            if !any {
-                return chunk.acc_e;
-            }
-            let mut pairs = Pairs::new(ne);
-            let mut events: Vec<Pending> = Vec::with_capacity(BATCH);
-            let start = c * CHUNK;
-            let end = (start + CHUNK).min(m);
-            plan.for_segments(start, end, |s, a, z| {
-                for i in a..z {
-                    let xi = x[i].to_f64();
-                    let wi = match w {
-                        Some(w) => w[i].to_f64(),
-                        None => 1.0,
-                    };
-                    let (bin, jlo, jhi) = plan.bin_and_edges(xi);
-                    if !pairs.fits(jhi.saturating_sub(jlo)) {
-                        chunk.flush(&mut pairs, &mut events);
-                    }
-                    let first = pairs.n;
-                    for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
-                        pairs.push((ej - xi) * inv_h, s * ne + j, wi);
-                    }
-                    events.push(Pending {
-                        local: i - start,
-                        bin: bin.map(|b| s * nb + b),
-                        w: wi,
-                        start: first,
-                        end: pairs.n,
-                    });
+    let tasks: Vec<_> = dx_chunks.into_iter().zip(dw_chunks).enumerate().collect();
+    let partial: Vec<Vec<f64>> = map_tasks(tasks, |(c, (dxc, dwc))| {
+        let mut chunk = BwdChunk {
+            dx: dxc,
+            dw: dwc,
+            acc_e: if need.de {
+                vec![0.0f64; ns * ne]
+            } else {
+                vec![]
+            },
+            grad,
+            coef: &coef,
+            inv_h,
+            need,
+            need_dw,
+        };
+        if !any {
+            return chunk.acc_e;
+        }
+        let mut pairs = Pairs::new(ne);
+        let mut events: Vec<Pending> = Vec::with_capacity(BATCH);
+        let start = c * CHUNK;
+        let end = (start + CHUNK).min(m);
+        plan.for_segments(start, end, |s, a, z| {
+            for i in a..z {
+                let xi = x[i].to_f64();
+                let wi = match w {
+                    Some(w) => w[i].to_f64(),
+                    None => 1.0,
+                };
+                let (bin, jlo, jhi) = plan.bin_and_edges(xi);
+                if !pairs.fits(jhi.saturating_sub(jlo)) {
+                    chunk.flush(&mut pairs, &mut events);
                 }
-            });
-            chunk.flush(&mut pairs, &mut events);
-            chunk.acc_e
-        })
-        .collect();
+                let first = pairs.n;
+                for (j, &ej) in e.iter().enumerate().take(jhi).skip(jlo) {
+                    pairs.push((ej - xi) * inv_h, s * ne + j, wi);
+                }
+                events.push(Pending {
+                    local: i - start,
+                    bin: bin.map(|b| s * nb + b),
+                    w: wi,
+                    start: first,
+                    end: pairs.n,
+                });
+            }
+        });
+        chunk.flush(&mut pairs, &mut events);
+        chunk.acc_e
+    });
 
     let de = if need.de {
         let mut acc = vec![0.0f64; ns * ne];
