@@ -214,14 +214,8 @@ impl Loss {
                     };
                     Ok(chain(normal_cdf(-sq), dv, dq))
                 } else {
-                    if with_grad
-                        && q == 0.0
-                        && dq.as_ref().is_some_and(|g| g.iter().any(|&x| x != 0.0))
-                    {
-                        return Err(Error::InvalidInput(
-                            "grad::z0: q0 = 0, where √q0 is not differentiable".into(),
-                        ));
-                    }
+                    // q0 = 0 only on its one-sided branch (μ̂ below 0), where it
+                    // is 0 in a neighbourhood and the gradient is 0
                     let dv = if q > 0.0 { 0.5 / sq } else { 0.0 };
                     Ok(chain(sq, dv, dq))
                 }
