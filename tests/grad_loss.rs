@@ -186,9 +186,26 @@ fn check_case(types: &[&str], two_channels: bool) {
 }
 
 fn check_losses(types: &[&str], two_channels: bool, losses: &[LossKind], asimov: AsimovSource) {
+    check_losses_scaled(types, two_channels, losses, asimov, 1.0);
+}
+
+/// As [`check_losses`], with the observed data (the last inputs) scaled by
+/// `obs_scale`.
+fn check_losses_scaled(
+    types: &[&str],
+    two_channels: bool,
+    losses: &[LossKind],
+    asimov: AsimovSource,
+    obs_scale: f64,
+) {
     let ws = workspace(types, two_channels);
     let template = full_template(&ws);
-    let x = template.current_values();
+    let mut x = template.current_values();
+    let n_obs: usize = template.model().channels().iter().map(|(_, n)| n).sum();
+    let nx = x.len();
+    for v in &mut x[nx - n_obs..] {
+        *v *= obs_scale;
+    }
     for &kind in losses {
         let loss = Loss::new(template.clone(), kind).with_asimov(asimov);
         let fisher = matches!(
@@ -289,6 +306,58 @@ fn asimov_from_conditional_fit() {
         check_losses(&[t], false, &losses, AsimovSource::ConditionalFit);
     }
     check_losses(&TYPES[1..], true, &losses, AsimovSource::ConditionalFit);
+}
+
+/// Observed CLs as pyhf's `hypotest` (q on data, q_A on the conditional-fit
+/// Asimov data): value against `infer::asymptotics::hypotest`, gradient
+/// against finite differences, for q and q̃ in models where the observed
+/// q̃ lies on either side of q_A.
+#[test]
+fn observed_cls_matches_hypotest_and_fd() {
+    use anagrad::infer::asymptotics::hypotest;
+    let (mut above, mut below) = (false, false);
+    for (types, two) in [
+        (vec!["histosys"], false),
+        (vec!["staterror", "normsys"], true),
+    ] {
+        for stat in [TestStat::Qmu, TestStat::QmuTilde] {
+            for (test_mu, scale) in [(1.0, 1.0), (3.0, 1.0), (2.0, 0.8)] {
+                let kind = LossKind::ObservedCls { test_mu, stat };
+                check_losses_scaled(&types, two, &[kind], AsimovSource::Nominal, scale);
+                let ws = workspace(&types, two);
+                let t = full_template(&ws);
+                let mut x = t.current_values();
+                let n_obs: usize = t.model().channels().iter().map(|(_, n)| n).sum();
+                let nx = x.len();
+                for v in &mut x[nx - n_obs..] {
+                    *v *= scale;
+                }
+                let v = Loss::new(t.clone(), kind)
+                    .evaluate(&x, false)
+                    .unwrap()
+                    .value;
+                let inst = t.instantiate(&x).unwrap();
+                let r = hypotest(
+                    &inst.model,
+                    &inst.observed_data(),
+                    test_mu,
+                    stat,
+                    &FitOptions::default(),
+                )
+                .unwrap();
+                assert!(
+                    ((v - r.cls_obs) / r.cls_obs).abs() < 1e-8,
+                    "{types:?} {stat} mu={test_mu}: {v} vs hypotest {}",
+                    r.cls_obs
+                );
+                if stat == TestStat::QmuTilde {
+                    above |= r.qmu > r.qmu_asimov;
+                    below |= r.qmu < r.qmu_asimov && r.qmu > 0.0;
+                }
+            }
+        }
+    }
+    assert!(above && below, "both q̃ branches covered: {above} {below}");
 }
 
 #[test]

@@ -5,12 +5,19 @@
 //! `infer` fits (converged to a projected gradient ≤ 1e-10, otherwise
 //! [`Error::FitFailed`]) and differentiates:
 //!
-//! * **test statistics** (CLs, p0/Z0, q on observed data) by the envelope
-//!   theorem: at the converged fixed-POI and free fits, dq/du = ∂q/∂u with the
-//!   fitted parameters held (free parameters have zero gradient, parameters at
-//!   an active bound or fixed do not move), where ∂/∂u includes the data's own
-//!   dependence on u (Asimov data are the expected data at the hypothesis
-//!   point; auxiliary data follow shapesys τ);
+//! * **test statistics** (expected CLs, p0/Z0, observed q and observed CLs)
+//!   by the envelope theorem: at the converged fixed-POI and free fits,
+//!   dq/du = ∂q/∂u with the fitted parameters held (free parameters have zero
+//!   gradient, parameters at an active bound or fixed do not move), where
+//!   ∂/∂u includes the data's own dependence on u (Asimov data are the
+//!   expected data at the hypothesis point; auxiliary data follow shapesys τ).
+//!   Each fit is first polished by one exact Newton step, since the envelope
+//!   gradient's error is linear in the fit's residual gradient;
+//! * the **Asimov parameters' own dependence** on u when the Asimov data come
+//!   from a fit to observed data ([`AsimovSource::ConditionalFit`], pyhf's
+//!   convention, always used by [`LossKind::ObservedCls`]) by the implicit-
+//!   function theorem, as an adjoint: dq/du −= zᵀ ∂²f_obs/∂θ∂u with
+//!   z = H⁻¹ ∂q/∂θ_A over the parameters that fit can move;
 //! * **Fisher-information quantities** (σ_μ, generalised variance) at a fixed
 //!   hypothesis point, where no fit is involved, from third derivatives
 //!   d/du (wᵀ ∇²_θ(−2 ln L) w) with nested duals (`Dual2<DualSVec64<LANES>>`).
@@ -21,9 +28,10 @@
 //! code the fits use. Constants carry no derivative part, so only the seeded
 //! inputs cost extra.
 //!
-//! Hypothesis points follow neos/relaxed: the model's suggested initial
-//! parameters with the POI set (0 for the background-only Asimov data of
-//! CLs, 1 for the signal-plus-background Asimov data of p0 and Z0).
+//! Hypothesis points follow neos/relaxed by default
+//! ([`AsimovSource::Nominal`]): the model's suggested initial parameters with
+//! the POI set (0 for the background-only Asimov data of CLs, 1 for the
+//! signal-plus-background Asimov data of p0 and Z0).
 
 use candle_core::Tensor;
 use num_dual::{Dual, Dual2, DualSVec64};
@@ -58,6 +66,11 @@ pub enum LossKind {
     /// A test statistic at POI `test_mu` on the observed data (workspace
     /// observations, or the `Observed` inputs of the template).
     ObservedTestStat { stat: TestStat, test_mu: f64 },
+    /// Observed CLs at `test_mu` with `stat` (`Qmu` or `QmuTilde`) as pyhf's
+    /// asymptotic `hypotest` computes it: q on the observed data and q_A on
+    /// the Asimov data of the fit to the observed data with POI = 0 (always
+    /// [`AsimovSource::ConditionalFit`], whatever the loss's setting).
+    ObservedCls { test_mu: f64, stat: TestStat },
 }
 
 impl LossKind {
@@ -69,6 +82,7 @@ impl LossKind {
             LossKind::SigmaMu { .. } => "grad::sigma_mu",
             LossKind::GeneralisedVariance { .. } => "grad::generalised_variance",
             LossKind::ObservedTestStat { .. } => "grad::observed_test_stat",
+            LossKind::ObservedCls { .. } => "grad::observed_cls",
         }
     }
 }
@@ -200,14 +214,8 @@ impl Loss {
                     };
                     Ok(chain(normal_cdf(-sq), dv, dq))
                 } else {
-                    if with_grad
-                        && q == 0.0
-                        && dq.as_ref().is_some_and(|g| g.iter().any(|&x| x != 0.0))
-                    {
-                        return Err(Error::InvalidInput(
-                            "grad::z0: q0 = 0, where √q0 is not differentiable".into(),
-                        ));
-                    }
+                    // q0 = 0 only on its one-sided branch (μ̂ below 0), where it
+                    // is 0 in a neighbourhood and the gradient is 0
                     let dv = if q > 0.0 { 0.5 / sq } else { 0.0 };
                     Ok(chain(sq, dv, dq))
                 }
@@ -223,6 +231,38 @@ impl Loss {
                     with_grad,
                 )?;
                 Ok(chain(q, 1.0, dq))
+            }
+            LossKind::ObservedCls { test_mu, stat } => {
+                if !matches!(stat, TestStat::Qmu | TestStat::QmuTilde) {
+                    return Err(Error::InvalidInput(format!(
+                        "grad::observed_cls: CLs needs q or qtilde, not {stat}"
+                    )));
+                }
+                let data = inst.observed_data();
+                let (q, dq, _) = self.test_stat_on(
+                    &inst,
+                    stat,
+                    test_mu,
+                    &data,
+                    DataSource::Observed,
+                    with_grad,
+                )?;
+                let pyhf = Loss {
+                    asimov: AsimovSource::ConditionalFit,
+                    ..self.clone()
+                };
+                let (qa, dqa) = pyhf.asimov_test_stat(&inst, stat, test_mu, 0.0, with_grad)?;
+                let (value, dv_dq, dv_dqa) = observed_cls(q, qa, stat == TestStat::QmuTilde)?;
+                let grad = match (dq, dqa) {
+                    (Some(a), Some(b)) => Some(
+                        a.iter()
+                            .zip(&b)
+                            .map(|(x, y)| dv_dq * x + dv_dqa * y)
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                Ok(LossValue { value, grad })
             }
             LossKind::SigmaMu { hyp_mu } => self.fisher_loss(&inst, hyp_mu, true, with_grad),
             LossKind::GeneralisedVariance { hyp_mu } => {
@@ -468,6 +508,43 @@ enum DataSource<'a> {
     Asimov(&'a [f64]),
     /// The instance's observed main data plus the model's auxiliary data.
     Observed,
+}
+
+/// pyhf's observed CLs from q and q_A (test statistic in −μ̂/σ space, s+b
+/// distribution shifted by −√q_A), with ∂CLs/∂q and ∂CLs/∂q_A.
+fn observed_cls(q: f64, qa: f64, tilde: bool) -> Result<(f64, f64, f64)> {
+    if qa.is_nan() || qa <= 0.0 {
+        return Err(Error::InvalidInput(format!(
+            "grad::observed_cls: the Asimov test statistic is {qa}; CLs needs q_A > 0"
+        )));
+    }
+    let (sq, sqa) = (q.sqrt(), qa.sqrt());
+    // 1/(2√q), taken as 0 at q = 0, where q's own gradient vanishes
+    let inv2sq = if q > 0.0 { 0.5 / sq } else { 0.0 };
+    let (a, c, da_dq, da_dqa, dc_dq, dc_dqa) = if tilde && sq > sqa {
+        let k = 0.5 / sqa;
+        let k3 = 0.25 / (qa * sqa);
+        (
+            (q + qa) * k,
+            (q - qa) * k,
+            k,
+            k - (q + qa) * k3,
+            k,
+            -k - (q - qa) * k3,
+        )
+    } else {
+        // CLs+b = Φ(−√q), CLb = Φ(−(√q − √q_A))
+        (sq, sq - sqa, inv2sq, 0.0, inv2sq, -0.5 / sqa)
+    };
+    let (num, den) = (normal_cdf(-a), normal_cdf(-c));
+    let (dn_dq, dn_dqa) = (-normal_pdf(a) * da_dq, -normal_pdf(a) * da_dqa);
+    let (dd_dq, dd_dqa) = (-normal_pdf(c) * dc_dq, -normal_pdf(c) * dc_dqa);
+    let v = num / den;
+    Ok((
+        v,
+        (dn_dq * den - num * dd_dq) / (den * den),
+        (dn_dqa * den - num * dd_dqa) / (den * den),
+    ))
 }
 
 /// A test statistic, its gradient, and the polished (fixed-POI, free) fits.

@@ -12,8 +12,25 @@
 //! * [`template`]: a HistFactory workspace whose chosen templates and data
 //!   are supplied as tensors.
 //! * [`loss`]: expected CLs, discovery p0/Z0, σ_μ (Cramér–Rao), generalised
-//!   variance and observed test statistics over a template, with exact
-//!   gradients through the fits.
+//!   variance, observed test statistics and observed CLs over a template,
+//!   with exact gradients through the fits.
+//!
+//! ```no_run
+//! # use anagrad::grad::{InputSel, Loss, LossKind, Template, YieldFloor};
+//! # use anagrad::hf::{ModelOptions, Workspace};
+//! # use anagrad::infer::teststat::TestStat;
+//! # fn main() -> anagrad::Result<()> {
+//! # let ws = Workspace::from_path("examples/workspace.json".as_ref())?;
+//! # let (signal_hist, bkg_hist) = (candle_core::Tensor::zeros(4, candle_core::DType::F32, &candle_core::Device::Cpu)?, candle_core::Tensor::zeros(4, candle_core::DType::F32, &candle_core::Device::Cpu)?);
+//! let template = Template::from_workspace(&ws, &ModelOptions::default())?
+//!     .with_floor(YieldFloor::NEOS)
+//!     .with_input(InputSel::nominal("SR", "signal"))?
+//!     .with_input(InputSel::nominal("SR", "ttbar"))?;
+//! let cls = Loss::new(template, LossKind::Cls { test_mu: 1.0, stat: TestStat::QmuTilde });
+//! let loss = cls.forward(&[&signal_hist, &bkg_hist])?; // Error::FitFailed surfaces here
+//! let grads = loss.backward()?; // reaches whatever produced the histograms
+//! # Ok(()) }
+//! ```
 
 pub mod asimov;
 pub mod bce;

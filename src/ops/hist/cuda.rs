@@ -2,6 +2,10 @@
 //! the Φ/φ device functions of `ops::normal`), compiled once per process at
 //! run time with NVRTC through the cudarc that candle re-exports, and launched
 //! on candle's stream. Same algorithm and f64 accumulation as the CPU path.
+//!
+//! Status: written without access to a GPU and not yet run on one;
+//! `tests/ops_cuda.rs` (via `scripts/gpu-check.sh`) compares it with the CPU
+//! path on a machine that has one.
 
 use std::sync::OnceLock;
 
