@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::{
+    DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
 use candle_core::cuda_backend::cudarc::nvrtc;
 use candle_core::cuda_backend::{CudaDType, CudaDevice};
 use candle_core::{CudaStorage, DType, Layout, Shape, WithDType};
@@ -85,7 +87,7 @@ pub(crate) fn forward(
     }
 }
 
-fn forward_t<T: CudaDType + DeviceRepr + WithDType>(
+fn forward_t<T: CudaDType + DeviceRepr + ValidAsZeroBits + WithDType>(
     k: &Kernel,
     x: Arg,
     w: Option<Arg>,
@@ -145,7 +147,7 @@ fn forward_t<T: CudaDType + DeviceRepr + WithDType>(
 }
 
 /// f64 accumulator → output dtype (a no-op wrap for f64).
-fn cast_out<T: CudaDType + DeviceRepr + WithDType>(
+fn cast_out<T: CudaDType + DeviceRepr + ValidAsZeroBits + WithDType>(
     dev: &CudaDevice,
     sfx: &str,
     acc: candle_core::cuda_backend::cudarc::driver::CudaSlice<f64>,
@@ -183,7 +185,7 @@ pub(crate) fn backward(
     }
 }
 
-fn backward_t<T: CudaDType + DeviceRepr + WithDType>(
+fn backward_t<T: CudaDType + DeviceRepr + ValidAsZeroBits + WithDType>(
     bw: &Backward,
     x: Arg,
     w: Option<Arg>,
