@@ -1,10 +1,12 @@
 //! The study pipelines: dL/dθ through the bKDE (candle autograd) against
 //! central finite differences of the loss on the same dataset, and the
 //! cut-threshold study's mean gradient against its analytic hard-histogram
-//! truth at a small bandwidth.
+//! truth at a small bandwidth; the cut-z0 pipeline (Z0 through `grad::Loss`)
+//! against finite differences and its truth against finite differences of
+//! Z0 at the expected yields.
 
 use anagrad::study::bandwidth::dataset;
-use anagrad::study::config::{OutsideMode, PipelineConfig, StudyConfig};
+use anagrad::study::config::{Binning, OutsideMode, PipelineConfig, StudyConfig};
 use anagrad::study::pipeline::Pipeline;
 use anagrad::study::run_study;
 use indicatif::ProgressBar;
@@ -42,6 +44,92 @@ fn check_fd(cfg: &StudyConfig, h: f64) {
         "{:?} h={h}: autograd {g} vs finite difference {fd}",
         cfg.pipeline
     );
+}
+
+fn z0_config(slope: Option<f64>) -> StudyConfig {
+    StudyConfig {
+        ns: vec![400],
+        ratios: vec![0.05, 0.5],
+        datasets: 24,
+        binning: Binning {
+            low: -2.0,
+            high: 2.0,
+            bins: 4,
+            outside: OutsideMode::Fold,
+        },
+        pipeline: PipelineConfig::CutZ0 {
+            theta: 0.5,
+            signal_mean: 1.0,
+            background_mean: 0.0,
+            signal_yield: 20.0,
+            background_yield: 100.0,
+            slope,
+        },
+        ..StudyConfig::default()
+    }
+}
+
+#[test]
+fn cut_z0_gradient_matches_finite_differences() {
+    for slope in [None, Some(8.0)] {
+        let cfg = z0_config(slope);
+        for h in [0.05, 0.3, 1.0] {
+            check_fd(&cfg, h);
+        }
+    }
+}
+
+#[test]
+fn cut_z0_truth_and_study() {
+    let cfg = z0_config(None);
+    let p = Pipeline::new(&cfg).unwrap();
+    let (z, g) = p.truth(1).unwrap();
+    let eps = 1e-5;
+    let zp = p.with_theta(0.5 + eps).truth(1).unwrap().0;
+    let zm = p.with_theta(0.5 - eps).truth(1).unwrap().0;
+    let fd = (zp - zm) / (2.0 * eps);
+    assert!((g - fd).abs() < 1e-6 * g.abs(), "truth {g} vs fd {fd}");
+    // Without systematics Z0 is the Asimov formula
+    // √(2 Σ_b [(s+b) ln(1 + s/b) − s]) at the floored expected yields; the
+    // reference values are that formula in Python (math.erf), dZ0/dθ by
+    // central differences with step 1e-6.
+    assert!((z - 2.488_187_819_561_805).abs() < 1e-8, "Z0 = {z}");
+    assert!((g + 0.248_170_347_827).abs() < 1e-7, "dZ0/dθ = {g}");
+    // A cut inside the signal-rich bin only removes events: Z0 decreases.
+    assert!(g < 0.0);
+
+    let report = run_study(&cfg, &ProgressBar::hidden()).unwrap();
+    assert_eq!(report.cells.len(), 2);
+    for c in &report.cells {
+        assert!(c.mean.is_finite() && c.std.is_finite() && c.std > 0.0);
+        assert_eq!(c.truth, g);
+    }
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["truth_method"].as_str().unwrap().contains("Z0"));
+    let back: StudyConfig = serde_json::from_value(json["config"].clone()).unwrap();
+    assert_eq!(back, cfg);
+}
+
+#[test]
+fn cut_z0_config_errors() {
+    let e = StudyConfig::from_toml_str("ns = [1, 10]\n[pipeline]\nkind = \"cut-z0\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ns[0]"), "{e}");
+    let e = StudyConfig::from_toml_str("[pipeline]\nkind = \"cut-z0\"\nsignal_yield = 0.0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pipeline.signal_yield"), "{e}");
+    let e = StudyConfig::from_toml_str("[pipeline]\nkind = \"cut-z0\"\ntheta = 1.0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pipeline.theta"), "{e}");
+    let e = StudyConfig::from_toml_str("[pipeline]\nkind = \"cut-z0\"\ntarget_mean = 1.0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("target_mean"), "{e}");
+    let ok = StudyConfig::from_toml_str("[pipeline]\nkind = \"cut-z0\"\n").unwrap();
+    assert!(matches!(ok.pipeline, PipelineConfig::CutZ0 { theta, .. } if theta == 0.5));
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub fn run_study(cfg: &StudyConfig, bar: &ProgressBar) -> Result<StudyReport> {
     for &n in &cfg.ns {
         bar.set_message(format!("N = {n}"));
         let grads = gradients_for_n(cfg, &pipeline, n, bar)?;
-        let (_, truth) = pipeline.truth(n);
+        let (_, truth) = pipeline.truth(n)?;
         for (&r, g) in cfg.ratios.iter().zip(&grads) {
             let acc: Welford = g.iter().copied().collect();
             cells.push(Cell::new(n, r, r * width, &acc, truth, 0.0));

@@ -29,6 +29,20 @@
 //! target_threshold = 0.0      # target p_b: fractions in bin b above this cut
 //! # slope = 20.0              # fixed sigmoid slope; default 1.702 / h (as soft as the kernel)
 //! ```
+//!
+//! or, for the cut pipeline with a statistical objective (discovery Z0 of a
+//! HistFactory model, through `grad::Loss`),
+//!
+//! ```toml
+//! [pipeline]
+//! kind = "cut-z0"             # signal ~ Normal(signal_mean, 1), background ~ Normal(background_mean, 1)
+//! theta = 0.5                 # the learnable cut threshold (keep x > θ), d Z0/dθ is studied
+//! signal_mean = 1.0
+//! background_mean = 0.0
+//! signal_yield = 20.0         # expected signal events before the cut
+//! background_yield = 100.0    # expected background events before the cut
+//! # slope = 20.0              # as for cut-threshold
+//! ```
 
 use std::path::Path;
 
@@ -126,6 +140,48 @@ pub enum PipelineConfig {
         #[serde(default)]
         slope: Option<f64>,
     },
+    /// Each dataset's N events are split into ⌊N/2⌋ signal events
+    /// x ~ Normal(signal_mean, 1) and the rest background
+    /// x ~ Normal(background_mean, 1); weights w = σ(slope·(x − θ)) (keep
+    /// above θ); yields s = S/N_s · bKDE(x_s, w_s), b = B/N_b · bKDE(x_b, w_b);
+    /// L = discovery Z0 (`grad::LossKind::Z0`) of a one-channel model with
+    /// signal (normfactor μ) and background, yields floored by +1e-3 (neos).
+    CutZ0 {
+        /// The cut threshold θ where dZ0/dθ is evaluated.
+        #[serde(default = "default_cut_z0_theta")]
+        theta: f64,
+        /// Mean of the (unit-variance) signal.
+        #[serde(default = "default_signal_mean")]
+        signal_mean: f64,
+        /// Mean of the (unit-variance) background.
+        #[serde(default)]
+        background_mean: f64,
+        /// Expected signal events S before the cut.
+        #[serde(default = "default_signal_yield")]
+        signal_yield: f64,
+        /// Expected background events B before the cut.
+        #[serde(default = "default_background_yield")]
+        background_yield: f64,
+        /// Fixed sigmoid slope; `None` ties it to the bandwidth (1.702/h).
+        #[serde(default)]
+        slope: Option<f64>,
+    },
+}
+
+fn default_cut_z0_theta() -> f64 {
+    0.5
+}
+
+fn default_signal_mean() -> f64 {
+    1.0
+}
+
+fn default_signal_yield() -> f64 {
+    20.0
+}
+
+fn default_background_yield() -> f64 {
+    100.0
 }
 
 fn default_target_mean() -> f64 {
@@ -258,24 +314,29 @@ impl StudyConfig {
                 finite("pipeline.theta", *theta)?;
                 finite("pipeline.data_mean", *data_mean)?;
                 finite("pipeline.target_threshold", *target_threshold)?;
-                if let Some(s) = slope {
-                    if !(s.is_finite() && *s > 0.0) {
-                        return Err(config_err(
-                            "pipeline.slope",
-                            format!("must be finite and > 0, got {s}"),
-                        ));
-                    }
-                }
-                // The expected hard loss has a kink where the cut crosses a bin
-                // edge: its θ-derivative does not exist there.
-                let w = b.width();
-                if b.edges()
-                    .iter()
-                    .any(|e| (e - theta).abs() < 1e-9 * w.max(1.0))
-                {
+                check_slope(*slope)?;
+                check_cut_off_edges(b, *theta)?;
+            }
+            PipelineConfig::CutZ0 {
+                theta,
+                signal_mean,
+                background_mean,
+                signal_yield,
+                background_yield,
+                slope,
+            } => {
+                finite("pipeline.theta", *theta)?;
+                finite("pipeline.signal_mean", *signal_mean)?;
+                finite("pipeline.background_mean", *background_mean)?;
+                positive("pipeline.signal_yield", *signal_yield)?;
+                positive("pipeline.background_yield", *background_yield)?;
+                check_slope(*slope)?;
+                check_cut_off_edges(b, *theta)?;
+                // Half the events are signal, half background: both need one.
+                if let Some((i, _)) = self.ns.iter().enumerate().find(|(_, &n)| n < 2) {
                     return Err(config_err(
-                        "pipeline.theta",
-                        format!("the cut threshold {theta} sits on a bin edge, where the expected hard-histogram loss is not differentiable"),
+                        format!("ns[{i}]"),
+                        "the cut-z0 pipeline splits each dataset into signal and background: sample size must be ≥ 2",
                     ));
                 }
             }
@@ -309,6 +370,40 @@ fn error_key(text: &str, e: &toml::de::Error) -> String {
         (Some(s), None) => s.trim_matches(['[', ']']).to_string(),
         (None, None) => "<document>".to_string(),
     }
+}
+
+fn positive(key: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(config_err(key, format!("must be finite and > 0, got {v}")))
+    }
+}
+
+fn check_slope(slope: Option<f64>) -> Result<()> {
+    match slope {
+        Some(s) if !(s.is_finite() && s > 0.0) => Err(config_err(
+            "pipeline.slope",
+            format!("must be finite and > 0, got {s}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The expected hard objective has a kink where the cut crosses a bin edge:
+/// its θ-derivative does not exist there.
+fn check_cut_off_edges(b: &Binning, theta: f64) -> Result<()> {
+    let w = b.width();
+    if b.edges()
+        .iter()
+        .any(|e| (e - theta).abs() < 1e-9 * w.max(1.0))
+    {
+        return Err(config_err(
+            "pipeline.theta",
+            format!("the cut threshold {theta} sits on a bin edge, where the expected hard-histogram loss is not differentiable"),
+        ));
+    }
+    Ok(())
 }
 
 fn finite(key: &str, v: f64) -> Result<()> {

@@ -10,7 +10,8 @@
 //!
 //! * [`config`]: the TOML configuration (defaults = the default study).
 //! * [`truth`]: analytic d E[L_hard]/dθ.
-//! * [`pipeline`]: the differentiable pipelines (Gaussian shift, cut threshold).
+//! * [`pipeline`]: the differentiable pipelines (Gaussian shift, cut threshold,
+//!   cut with discovery Z0 through `grad::Loss`).
 //! * [`bandwidth`]: the engine (seeded datasets, rayon, progress).
 //! * [`stats`], [`output`], [`plot`]: aggregation, CSV/JSON, figures.
 //! * [`cli`]: the `bandwidth-study` subcommand.

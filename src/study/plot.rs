@@ -139,6 +139,8 @@ fn draw<DB: DrawingBackend>(
                 .configure_mesh()
                 .x_desc("r = h / bin width")
                 .y_desc(q.label())
+                .x_label_formatter(&|v: &f64| tick(*v))
+                .y_label_formatter(&|v: &f64| tick(*v))
                 .label_style(("sans-serif", 15))
                 .axis_desc_style(("sans-serif", 16))
                 .draw()
@@ -243,6 +245,21 @@ fn draw<DB: DrawingBackend>(
     }
     root.present().map_err(|e| plot_err(path, e))?;
     Ok(())
+}
+
+/// A tick label with 3 significant digits: plotters' default prints the
+/// binary value of log-scale ticks (0.6000000000000001).
+fn tick(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (2 - v.abs().log10().floor() as i64).clamp(0, 17) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// Draws the three figures as SVG and PNG into `dir`; returns the paths written.

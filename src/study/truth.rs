@@ -6,6 +6,10 @@
 //!
 //! d/dθ E[L] = Σ_b p_b′(θ) [(1 − 2 p_b)/N + 2 (p_b − q_b)].
 //!
+//! For the cut-z0 pipeline (a nonlinear objective of the yields) the truth
+//! is the N → ∞ limit instead: Z0 at the expected hard yields, whose
+//! θ-derivative follows from [`cut_yields`] and the loss's exact dZ0/dyields.
+//!
 //! The single-dataset hard-histogram gradient is zero almost everywhere;
 //! this is the quantity a bKDE gradient estimates as h → 0.
 
@@ -131,4 +135,31 @@ pub fn cut_threshold(
         })
         .collect();
     (expected_loss(&p, &q, n), expected_loss_grad(&p, &dp, &q, n))
+}
+
+/// Expected hard yields `total · P(x in bin b and x > θ)` of x ~ Normal(mean, 1)
+/// and their θ-derivatives (nonzero only in the bin that contains θ).
+pub fn cut_yields(
+    edges: &[f64],
+    outside: OutsideMode,
+    theta: f64,
+    mean: f64,
+    total: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let e = effective_edges(edges, outside);
+    let y = cut_bin_probs(&e, mean, theta)
+        .into_iter()
+        .map(|p| total * p)
+        .collect();
+    let dy = e
+        .windows(2)
+        .map(|w| {
+            if w[0] < theta && theta < w[1] {
+                -total * pdf_ext(theta - mean)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    (y, dy)
 }
