@@ -88,10 +88,11 @@ fn line_panel<DB: DrawingBackend>(
         .x_label_area_size(35)
         .y_label_area_size(70);
     macro_rules! finish {
-        ($chart:ident) => {{
+        ($chart:ident, $fmt:expr) => {{
             $chart
                 .configure_mesh()
                 .x_desc("step")
+                .y_label_formatter(&$fmt)
                 .label_style(("sans-serif", 13))
                 .axis_desc_style(("sans-serif", 14))
                 .draw()
@@ -129,7 +130,7 @@ fn line_panel<DB: DrawingBackend>(
         let mut chart = b
             .build_cartesian_2d(x0..x1, (lo..hi).log_scale())
             .map_err(|e| perr(path, e))?;
-        finish!(chart);
+        finish!(chart, |v: &f64| format!("{v:.0e}"));
     } else {
         let pad = if y1 > y0 {
             0.08 * (y1 - y0)
@@ -139,7 +140,7 @@ fn line_panel<DB: DrawingBackend>(
         let mut chart = b
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| perr(path, e))?;
-        finish!(chart);
+        finish!(chart, |v: &f64| format!("{v:.3}"));
     }
     Ok(())
 }
