@@ -46,6 +46,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Gradient mean/std/bias/RMSE of a bKDE pipeline vs bandwidth.
     BandwidthStudy(anagrad::study::BandwidthStudyArgs),
+    /// Train a summary statistic (and bin edges) end to end on an analysis
+    /// objective (neos blobs toy by default); writes metrics, checkpoints, figures.
+    Train(anagrad::train::TrainArgs),
 }
 
 /// Options that select and build the model (shared by every subcommand).
@@ -442,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::UpperLimit(a) => cmd_upper_limit(&a),
         Command::Inspect(a) => cmd_inspect(&a),
         Command::BandwidthStudy(a) => anagrad::study::run(&a),
+        Command::Train(a) => anagrad::train::run_cli(&a),
     }
 }
 

@@ -302,9 +302,15 @@ impl TrainConfig {
         toml::to_string(self).map_err(|e| bad("", format!("cannot serialise: {e}")))
     }
 
-    /// Checks every value; the error names the key.
+    /// Checks every value, and that `toy.name` is a built-in toy; the error
+    /// names the key.
     pub fn validate(&self) -> Result<()> {
         crate::toys::by_name(&self.toy.name)?;
+        self.validate_values()
+    }
+
+    /// Checks every value except the toy name.
+    pub fn validate_values(&self) -> Result<()> {
         if self.toy.n_train == 0 {
             return Err(bad("toy.n_train", "must be > 0"));
         }

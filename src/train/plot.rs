@@ -3,30 +3,18 @@
 //! output over the 2-D feature plane with the bin boundaries, and the
 //! comparison of objectives.
 //!
-//! Text uses the bundled DejaVu Sans (`assets/fonts/`, plotters' `ab_glyph`
-//! feature), as the bandwidth study's figures do, so PNGs do not depend on
-//! the system's fonts.
+//! Text uses the bundled DejaVu Sans registered by the bandwidth study's
+//! plotting module (`crate::study::plot`), so PNGs do not depend on the
+//! system's fonts.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::trainer::{StepRecord, TestMetrics};
+use crate::study::plot::register_font;
 use crate::{Error, Result};
-
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-
-fn register_font() -> std::result::Result<(), String> {
-    static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-                .map_err(|_| "the bundled DejaVuSans.ttf could not be parsed".to_string())
-        })
-        .clone()
-}
 
 /// Line colours (matplotlib's tab10).
 pub const COLORS: [RGBColor; 6] = [
@@ -100,10 +88,11 @@ fn line_panel<DB: DrawingBackend>(
         .x_label_area_size(35)
         .y_label_area_size(70);
     macro_rules! finish {
-        ($chart:ident) => {{
+        ($chart:ident, $fmt:expr) => {{
             $chart
                 .configure_mesh()
                 .x_desc("step")
+                .y_label_formatter(&$fmt)
                 .label_style(("sans-serif", 13))
                 .axis_desc_style(("sans-serif", 14))
                 .draw()
@@ -141,7 +130,7 @@ fn line_panel<DB: DrawingBackend>(
         let mut chart = b
             .build_cartesian_2d(x0..x1, (lo..hi).log_scale())
             .map_err(|e| perr(path, e))?;
-        finish!(chart);
+        finish!(chart, |v: &f64| format!("{v:.0e}"));
     } else {
         let pad = if y1 > y0 {
             0.08 * (y1 - y0)
@@ -151,7 +140,7 @@ fn line_panel<DB: DrawingBackend>(
         let mut chart = b
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| perr(path, e))?;
-        finish!(chart);
+        finish!(chart, |v: &f64| format!("{v:.3}"));
     }
     Ok(())
 }

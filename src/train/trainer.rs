@@ -161,7 +161,14 @@ impl Trainer {
     /// optimiser for `cfg` on `device`.
     pub fn new(cfg: &TrainConfig, device: &Device) -> Result<Self> {
         cfg.validate()?;
-        let toy = crate::toys::by_name(&cfg.toy.name)?;
+        Self::with_toy(cfg, crate::toys::by_name(&cfg.toy.name)?, device)
+    }
+
+    /// Like [`Self::new`] with a toy of your own (`cfg.toy.name` is then
+    /// only a label; checkpoints of such runs resume only through this
+    /// constructor's toy, not [`Self::from_checkpoint`]).
+    pub fn with_toy(cfg: &TrainConfig, toy: Box<dyn ToyModel>, device: &Device) -> Result<Self> {
+        cfg.validate_values()?;
         let processes = toy.processes();
         let dtype = match cfg.precision {
             Precision::F32 => DType::F32,
