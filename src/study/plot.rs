@@ -63,7 +63,8 @@ impl Quantity {
     }
 }
 
-const COLORS: [RGBColor; 6] = [
+/// Line colours (matplotlib's tab10), shared by every figure we draw.
+pub(crate) const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -72,7 +73,8 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+/// A plotters failure as [`Error::Plot`] naming the file.
+pub(crate) fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Plot {
         path: path.display().to_string(),
         message: e.to_string(),

@@ -13,25 +13,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::trainer::{StepRecord, TestMetrics};
-use crate::study::plot::register_font;
+use crate::study::plot::{plot_err as perr, register_font, COLORS};
 use crate::{Error, Result};
-
-/// Line colours (matplotlib's tab10).
-pub const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
-
-fn perr(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Plot {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
 
 macro_rules! draw_both {
     ($dir:expr, $stem:expr, $size:expr, $draw:ident $(, $arg:expr)*) => {{
