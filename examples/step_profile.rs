@@ -64,6 +64,7 @@ fn main() -> anagrad::Result<()> {
         &dev,
     )?;
     let mut t = [0.0f64; 6];
+    let mut totals = Vec::with_capacity(steps);
     for k in 0..=steps {
         let t0 = Instant::now();
         let s = mlp.forward(&x)?.reshape((4, n))?;
@@ -81,6 +82,15 @@ fn main() -> anagrad::Result<()> {
         adam.step(&g)?;
         let t5 = Instant::now();
         if k > 0 {
+            totals.push((t5 - t0).as_secs_f64());
+            if std::env::var_os("STEP_PROFILE_EACH").is_some() {
+                println!(
+                    "step {k}: forward {:.0} ms, backward {:.0} ms, total {:.0} ms",
+                    (t1 - t0).as_secs_f64() * 1e3,
+                    (t4 - t3).as_secs_f64() * 1e3,
+                    (t5 - t0).as_secs_f64() * 1e3
+                );
+            }
             for (i, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0]
                 .iter()
                 .enumerate()
@@ -99,6 +109,11 @@ fn main() -> anagrad::Result<()> {
     ];
     for (nm, v) in names.iter().zip(t) {
         println!("{nm:>16}: {:8.1} ms", v * 1e3);
+    }
+    // the mean hides a noisy neighbour; the median and minimum do not
+    totals.sort_by(f64::total_cmp);
+    if let (Some(min), Some(med)) = (totals.first(), totals.get(totals.len() / 2)) {
+        println!("  step median/min: {:8.1} / {:.1} ms", med * 1e3, min * 1e3);
     }
     Ok(())
 }

@@ -181,3 +181,40 @@ fn written_files_exist_and_parse() {
     .unwrap();
     assert_eq!(again.steps, 6);
 }
+
+/// Adam's moments must not keep the step's graph alive: a gradient of a leaf
+/// records the ops that made it (here dL/dw2 = h1ᵀ·g with h1 on the tape), and
+/// moments built from it would chain every step's activations (this leaked
+/// ~80 MB per neos step before the fix).
+#[test]
+fn adam_state_holds_no_graph() {
+    use anagrad::train::adam::{Adam, AdamParams};
+    use candle_core::{Tensor, Var};
+    let dev = Device::Cpu;
+    let var = |v: &[[f32; 2]; 2]| Var::from_tensor(&Tensor::new(v, &dev).unwrap()).unwrap();
+    let w1 = var(&[[0.5, -1.0], [2.0, 0.25]]);
+    let w2 = var(&[[1.5, 0.5], [-0.5, 1.0]]);
+    let x = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &dev).unwrap();
+    let params = AdamParams {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let mut adam = Adam::new(vec![(w1.clone(), 1e-2), (w2.clone(), 1e-2)], params).unwrap();
+    for _ in 0..3 {
+        let h1 = x.matmul(w1.as_tensor()).unwrap().relu().unwrap();
+        let loss = h1
+            .matmul(w2.as_tensor())
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        // the premise: a raw gradient does carry a graph
+        assert!(grads.get(w2.as_tensor()).unwrap().track_op());
+        adam.step(&grads).unwrap();
+        let (_, m, v) = adam.state();
+        assert!(m.iter().chain(&v).all(|t| !t.track_op()));
+    }
+}

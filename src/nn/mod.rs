@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod fused;
+
 /// Hidden-layer activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -168,15 +170,12 @@ impl Mlp {
         let mut h = x.clone();
         let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            h = h.matmul(l.w.as_tensor())?.broadcast_add(l.b.as_tensor())?;
-            if i < last {
-                h = match self.config.activation {
-                    Activation::Relu => h.relu()?,
-                    Activation::Tanh => h.tanh()?,
-                    Activation::Silu => h.silu()?,
-                    Activation::Sigmoid => candle_nn::ops::sigmoid(&h)?,
-                };
-            }
+            h = h.matmul(l.w.as_tensor())?;
+            h = if i < last {
+                fused::bias_act(&h, l.b.as_tensor(), self.config.activation)?
+            } else {
+                h.broadcast_add(l.b.as_tensor())?
+            };
         }
         Ok(match self.config.output {
             Output::Sigmoid => candle_nn::ops::sigmoid(&h)?,

@@ -64,6 +64,10 @@ impl Adam {
             let Some(g) = grads.get(self.vars[i].as_tensor()) else {
                 continue;
             };
+            // A leaf's gradient still records the ops that made it (products with
+            // the step's activations); the moments must not, or each step's whole
+            // graph would stay alive through them (~80 MB per neos step).
+            let g = &g.detach();
             self.t[i] += 1;
             let t = self.t[i] as i32;
             let m = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
@@ -73,8 +77,8 @@ impl Adam {
             let upd = (mhat / (vhat.sqrt()? + eps)?)?;
             let new = (self.vars[i].as_tensor() - (upd * self.lrs[i])?)?;
             self.vars[i].set(&new)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(())
     }
