@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 fn main() -> anagrad::Result<()> {
+    anagrad::train::keep_freed_memory();
     let steps: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
