@@ -1,18 +1,19 @@
-//! Fused CPU kernels for the dense layers of [`super::Mlp`]: bias + activation
-//! in one pass forward, and activation-gradient and bias-gradient in parallel
-//! passes backward.
+//! A fused CPU kernel for the hidden layers of [`super::Mlp`]: `act(x·W + b)`
+//! as one op — the matrix product (the `gemm` crate, as candle's), then bias
+//! and activation in place in one parallel pass — with a backward of one
+//! parallel activation-gradient pass, two matrix products and a parallel
+//! bias-gradient reduction.
 //!
-//! Why: candle's unfused layer `relu(x·W + b)` allocates and walks three
-//! (events × width) tensors forward and about eight backward (`zeros_like`,
-//! a comparison, a cast, products, gradient sums), mostly single-threaded. At
-//! the neos step (8000 × 1024, f32) those passes cost more than the matrix
-//! products. Here the matrix products stay candle's (parallel GEMM) and each
-//! elementwise stage is one parallel pass with one output allocation.
+//! Why: candle's unfused layer allocates and walks three (events × width)
+//! tensors forward and about ten backward (`zeros_like`, a comparison, a cast,
+//! products, gradient sums for every intermediate node), mostly
+//! single-threaded. At the neos step (8000 × 1024, f32) those passes cost more
+//! than the matrix products.
 //!
 //! Results do not depend on the number of threads: rows are split into
 //! fixed-size chunks and the bias gradient sums chunk partials in order.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::Activation;
@@ -32,12 +33,17 @@ pub(crate) fn fusable(act: Activation) -> bool {
     )
 }
 
-/// `act(h + b)` for `h` of shape (rows, width) and `b` of shape (width), one
-/// pass, with backward through [`ActGrad`] and [`ColSum`]. Falls back to
-/// candle's ops off the CPU or for an activation that cannot be fused.
-pub(crate) fn bias_act(h: &Tensor, b: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-    if !h.device().is_cpu() || !fusable(act) || !matches!(h.dtype(), DType::F32 | DType::F64) {
-        let z = h.broadcast_add(b)?;
+/// `act(x·W + b)` for `x` (rows, fan_in), `W` (fan_in, fan_out), `b`
+/// (fan_out). Falls back to candle's ops off the CPU, for an activation
+/// that cannot be fused, or for dtypes other than f32/f64.
+pub(crate) fn dense_act(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    act: Activation,
+) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() || !fusable(act) || !matches!(x.dtype(), DType::F32 | DType::F64) {
+        let z = x.matmul(w)?.broadcast_add(b)?;
         return match act {
             Activation::Relu => z.relu(),
             Activation::Tanh => z.tanh(),
@@ -45,9 +51,8 @@ pub(crate) fn bias_act(h: &Tensor, b: &Tensor, act: Activation) -> candle_core::
             Activation::Sigmoid => candle_nn::ops::sigmoid(&z),
         };
     }
-    let h = h.contiguous()?;
-    let b = b.contiguous()?;
-    h.apply_op2(&b, BiasAct(act))
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, DenseAct(act))
 }
 
 /// act(z) in f64 (the activations other than ReLU).
@@ -88,30 +93,73 @@ impl Elem for f64 {
     }
 }
 
-fn bias_act_typed<T: Elem>(h: &[T], b: &[T], act: Activation) -> Vec<T> {
+/// `out ← act(out + b)` row by row, in parallel.
+fn bias_act_in_place<T: Elem>(out: &mut [T], b: &[T], act: Activation) {
     let width = b.len();
-    let mut out = vec![T::zero(); h.len()];
     // chunks hold whole rows so that the bias index is the offset mod width
     let rows_per = (ELEM_CHUNK / width).max(1);
-    out.par_chunks_mut(rows_per * width)
-        .zip(h.par_chunks(rows_per * width))
-        .for_each(|(o, h)| {
-            for (orow, hrow) in o.chunks_exact_mut(width).zip(h.chunks_exact(width)) {
-                match act {
-                    // the hot case stays in T so that it vectorises
-                    Activation::Relu => {
-                        for ((o, &h), &b) in orow.iter_mut().zip(hrow).zip(b) {
-                            *o = (h + b).relu();
-                        }
+    out.par_chunks_mut(rows_per * width).for_each(|o| {
+        for row in o.chunks_exact_mut(width) {
+            match act {
+                // the hot case stays in T so that it vectorises
+                Activation::Relu => {
+                    for (o, &b) in row.iter_mut().zip(b) {
+                        *o = (*o + b).relu();
                     }
-                    _ => {
-                        for ((o, &h), &b) in orow.iter_mut().zip(hrow).zip(b) {
-                            *o = T::from_f64(act_fwd(act, (h + b).to_f64()));
-                        }
+                }
+                _ => {
+                    for (o, &b) in row.iter_mut().zip(b) {
+                        *o = T::from_f64(act_fwd(act, (*o + b).to_f64()));
                     }
                 }
             }
-        });
+        }
+    });
+}
+
+/// Row-major `x (m × k) · w (k × n)`, with the gemm crate's parallel kernels.
+fn matmul<T: Elem>(x: &[T], w: &[T], m: usize, k: usize, n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); m * n];
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the three buffers hold m·k, k·n and m·n elements (checked by
+    // the caller's shape checks), and the strides below address exactly
+    // those row-major matrices; `out` does not alias the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            n as isize,
+            T::zero(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    out
+}
+
+fn dense_act_typed<T: Elem>(x: &[T], w: &[T], b: &[T], k: usize, act: Activation) -> Vec<T> {
+    let n = b.len();
+    let m = x.len() / k;
+    let mut out = matmul(x, w, m, k, n);
+    bias_act_in_place(&mut out, b, act);
     out
 }
 
@@ -168,12 +216,12 @@ fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> candle_core::Result<
     }
 }
 
-/// Forward op of [`bias_act`].
-struct BiasAct(Activation);
+/// Forward op of [`dense_act`].
+struct DenseAct(Activation);
 
-impl CustomOp2 for BiasAct {
+impl CustomOp3 for DenseAct {
     fn name(&self) -> &'static str {
-        "bias-act"
+        "dense-act"
     }
 
     fn cpu_fwd(
@@ -182,40 +230,62 @@ impl CustomOp2 for BiasAct {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, width) = l1.shape().dims2()?;
-        if l2.shape().dims() != [width] {
+        let (rows, fan_in) = l1.shape().dims2()?;
+        let (k, fan_out) = l2.shape().dims2()?;
+        if k != fan_in || l3.shape().dims() != [fan_out] {
             candle_core::bail!(
-                "bias-act: bias of shape {:?} for width {width}",
-                l2.shape().dims()
+                "dense-act: shapes {:?} · {:?} + {:?} do not fit",
+                l1.shape().dims(),
+                l2.shape().dims(),
+                l3.shape().dims()
             );
         }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(h), CpuStorage::F32(b)) => CpuStorage::F32(bias_act_typed(
-                contiguous(h, l1, "bias-act")?,
-                contiguous(b, l2, "bias-act")?,
-                self.0,
-            )),
-            (CpuStorage::F64(h), CpuStorage::F64(b)) => CpuStorage::F64(bias_act_typed(
-                contiguous(h, l1, "bias-act")?,
-                contiguous(b, l2, "bias-act")?,
-                self.0,
-            )),
-            _ => candle_core::bail!("bias-act: f32 or f64 inputs of one dtype expected"),
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
+                CpuStorage::F32(dense_act_typed(
+                    contiguous(x, l1, "dense-act")?,
+                    contiguous(w, l2, "dense-act")?,
+                    contiguous(b, l3, "dense-act")?,
+                    fan_in,
+                    self.0,
+                ))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
+                CpuStorage::F64(dense_act_typed(
+                    contiguous(x, l1, "dense-act")?,
+                    contiguous(w, l2, "dense-act")?,
+                    contiguous(b, l3, "dense-act")?,
+                    fan_in,
+                    self.0,
+                ))
+            }
+            _ => candle_core::bail!("dense-act: f32 or f64 inputs of one dtype expected"),
         };
-        Ok((out, l1.shape().clone()))
+        Ok((out, Shape::from((rows, fan_out))))
     }
 
     fn bwd(
         &self,
-        _h: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         _b: &Tensor,
         res: &Tensor,
         grad_res: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let gz = res.apply_op2_no_bwd(&grad_res.contiguous()?, &ActGrad(self.0))?;
+        // gradients are values, not graphs: detach what the products record
+        let gw = x.t()?.matmul(&gz)?.detach();
+        // the network's input (event data) needs no gradient: skip that product
+        let gx = if x.track_op() {
+            Some(gz.matmul(&w.t()?)?.detach())
+        } else {
+            None
+        };
         let gb = gz.apply_op1_no_bwd(&ColSum)?;
-        Ok((Some(gz), Some(gb)))
+        Ok((gx, Some(gw), Some(gb)))
     }
 }
 

@@ -170,11 +170,10 @@ impl Mlp {
         let mut h = x.clone();
         let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            h = h.matmul(l.w.as_tensor())?;
             h = if i < last {
-                fused::bias_act(&h, l.b.as_tensor(), self.config.activation)?
+                fused::dense_act(&h, l.w.as_tensor(), l.b.as_tensor(), self.config.activation)?
             } else {
-                h.broadcast_add(l.b.as_tensor())?
+                h.matmul(l.w.as_tensor())?.broadcast_add(l.b.as_tensor())?
             };
         }
         Ok(match self.config.output {
