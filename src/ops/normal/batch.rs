@@ -95,8 +95,11 @@ fn lane(z: f64) -> (f64, f64) {
     (t, p)
 }
 
+/// The loop behind [`signed_tail_pdf_batch`], for callers that are compiled
+/// with wider vector units themselves (inlined into them, it vectorises for
+/// their target features instead of the baseline's).
 #[inline(always)]
-fn run(z: &[f64], t: &mut [f64], p: &mut [f64]) {
+pub(crate) fn run(z: &[f64], t: &mut [f64], p: &mut [f64]) {
     let n = z.len().min(t.len()).min(p.len());
     let (z, t, p) = (&z[..n], &mut t[..n], &mut p[..n]);
     for k in 0..n {
@@ -123,7 +126,8 @@ fn run_avx512(z: &[f64], t: &mut [f64], p: &mut [f64]) {
 /// (tested against mpmath): φ to a few ulp for |z| ≤ 37.5; the tail to ≤ 1e-14
 /// relative for |z| ≤ 6 and ≤ 1e-16·|tail|/Φ(−6) absolute beyond (relative
 /// ≲ 1e-11 at |z| = 10); for |z| > 37.5 both are 0 (the true tail is
-/// < 5e-308). Inputs must be finite.
+/// < 5e-308), and ±∞ gives the limits (tail 0, density 0). Inputs must not
+/// be NaN.
 pub fn signed_tail_pdf_batch(z: &[f64], t: &mut [f64], p: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {

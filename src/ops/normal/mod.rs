@@ -71,7 +71,7 @@ const Q: [f64; 5] = [
     7.29751555083966205e-5,
 ];
 
-mod batch;
+pub(crate) mod batch;
 mod exp_table;
 pub use batch::{signed_tail_pdf_batch, BATCH_ZERO_BEYOND};
 use exp_table::EXP_HALF_SQ;
