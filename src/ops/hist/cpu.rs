@@ -18,7 +18,7 @@
 //! kernels are also compiled for AVX2 and AVX-512 and chosen at run time
 //! (products and sums are never fused, so every copy gives the same bits).
 
-use candle_core::WithDType;
+use candle_core::{DType, WithDType};
 use rayon::prelude::*;
 
 use crate::ops::normal::batch;
@@ -90,8 +90,9 @@ impl Plan<'_> {
     }
 }
 
-/// Slots of an event come in groups of this many, so that every per-event
-/// loop has a fixed inner width which the compiler turns into vector code.
+/// Windows wider than 8 edges are rounded up to a multiple of this many
+/// slots (fewer kernel variants), and dot products over the slots keep this
+/// many partial sums (vector lanes).
 const GROUP: usize = 4;
 
 /// Pairs (event, edge) evaluated per block (three f64 arrays of this length
@@ -132,7 +133,8 @@ struct Geom<'a> {
     plan: &'a Plan<'a>,
     /// B+1.
     ne: usize,
-    /// Edges evaluated per event: W rounded up to a multiple of [`GROUP`].
+    /// Edges evaluated per event: W, rounded up to a multiple of [`GROUP`]
+    /// beyond 8.
     wp: usize,
     /// Largest first evaluated edge.
     lo_max: usize,
@@ -159,7 +161,8 @@ impl<'a> Geom<'a> {
         let e = plan.edges;
         let ne = e.len();
         let w = max_edges_within(e, 2.0 * plan.half_window).min(ne);
-        let wp = w.div_ceil(GROUP) * GROUP;
+        // exact up to 8 slots, else whole groups (fewer kernel variants)
+        let wp = if w <= 8 { w } else { w.div_ceil(GROUP) * GROUP };
         let mut ee = e.to_vec();
         if plan.fold {
             ee[0] = f64::NEG_INFINITY;
@@ -210,20 +213,34 @@ impl<'a> Geom<'a> {
         j.min(self.lo_max)
     }
 
-    /// First evaluated edge of each event and z = (e − x)/h of its slots
-    /// (event-major, `wp` per event).
+    /// First evaluated edge of each event and z = (e − x)/h of its `wp`
+    /// slots (event-major; `wp` = [`Self::wp`] = `WP` where that is not 0).
     #[inline(always)]
-    fn fill_z<T: WithDType>(&self, x: &[T], los: &mut [usize], z: &mut [f64]) {
-        let wp = self.wp;
+    fn fill_z<T: WithDType, const WP: usize>(
+        &self,
+        wp: usize,
+        x: &[T],
+        los: &mut [usize],
+        z: &mut [f64],
+    ) {
         let inv_h = self.inv_h;
         for ((xv, lo_out), zr) in x.iter().zip(los.iter_mut()).zip(z.chunks_exact_mut(wp)) {
             let xi = xv.to_f64();
-            let lo = self.first(xi);
+            // every event sees all edges when the window spans them
+            let lo = if self.lo_max == 0 { 0 } else { self.first(xi) };
             *lo_out = lo;
             let er = &self.ee[lo..lo + wp];
-            for (zc, ec) in zr.chunks_exact_mut(GROUP).zip(er.chunks_exact(GROUP)) {
-                for k in 0..GROUP {
-                    zc[k] = (ec[k] - xi) * inv_h;
+            if WP > 0 {
+                // through a local array: all loads before the stores, which
+                // the compiler cannot otherwise prove independent
+                let mut buf = [0.0f64; WP];
+                for k in 0..WP {
+                    buf[k] = (er[k] - xi) * inv_h;
+                }
+                zr.copy_from_slice(&buf);
+            } else {
+                for (zv, ev) in zr.iter_mut().zip(er) {
+                    *zv = (ev - xi) * inv_h;
                 }
             }
         }
@@ -231,12 +248,18 @@ impl<'a> Geom<'a> {
 
     /// Adds `wi·v` to the event's accumulator row.
     #[inline(always)]
-    fn add_row(&self, acc: &mut [f64], lo: usize, wi: f64, v: &[f64]) {
+    fn add_row<const WP: usize>(&self, wp: usize, acc: &mut [f64], lo: usize, wi: f64, v: &[f64]) {
         let o = lo * self.stride;
-        let row = &mut acc[o..o + self.wp];
-        for (rc, vc) in row.chunks_exact_mut(GROUP).zip(v.chunks_exact(GROUP)) {
-            for k in 0..GROUP {
-                rc[k] += wi * vc[k];
+        let row = &mut acc[o..o + wp];
+        if WP > 0 {
+            let mut buf = [0.0f64; WP];
+            buf.copy_from_slice(&v[..WP]);
+            for k in 0..WP {
+                row[k] += wi * buf[k];
+            }
+        } else {
+            for (r, vk) in row.iter_mut().zip(v) {
+                *r += wi * vk;
             }
         }
     }
@@ -259,16 +282,47 @@ impl<'a> Geom<'a> {
     }
 }
 
-/// Number of slots with z ≤ 0 (edges at or below the event).
+/// Number of slots with z ≤ 0 (edges at or below the event); for up to 64
+/// slots as the population count of a bit mask (one vector compare).
 #[inline(always)]
-fn count_nonpos(z: &[f64]) -> usize {
-    let mut c = [0usize; GROUP];
-    for zc in z.chunks_exact(GROUP) {
-        for k in 0..GROUP {
-            c[k] += (zc[k] <= 0.0) as usize;
+fn count_nonpos<const WP: usize>(z: &[f64]) -> usize {
+    if WP > 0 && WP <= 64 {
+        let mut mask = 0u64;
+        for (k, v) in z[..WP].iter().enumerate() {
+            mask |= ((*v <= 0.0) as u64) << k;
         }
+        mask.count_ones() as usize
+    } else {
+        z.iter().map(|&v| (v <= 0.0) as usize).sum()
     }
-    c.iter().sum()
+}
+
+/// Σ_k c_k·t_k and Σ_k c_k·p_k over an event's slots (`WP` of them where
+/// that is not 0).
+#[inline(always)]
+fn dots<const WP: usize>(c: &[f64], t: &[f64], p: &[f64]) -> (f64, f64) {
+    let mut st = [0.0f64; GROUP];
+    let mut sp = [0.0f64; GROUP];
+    let n = if WP > 0 { WP } else { c.len() };
+    for k in 0..n {
+        st[k % GROUP] += c[k] * t[k];
+        sp[k % GROUP] += c[k] * p[k];
+    }
+    (
+        (st[0] + st[1]) + (st[2] + st[3]),
+        (sp[0] + sp[1]) + (sp[2] + sp[3]),
+    )
+}
+
+/// Tails and densities of a block: in f32 lanes for f32 data where FMA
+/// hardware keeps them within f32's accuracy bound, in f64 lanes otherwise.
+#[inline(always)]
+fn eval<T: WithDType, const FMA: bool>(z: &[f64], t: &mut [f64], p: &mut [f64]) {
+    if FMA && T::DTYPE == DType::F32 {
+        batch::run_f32::<true>(z, t, p)
+    } else {
+        batch::run::<FMA>(z, t, p)
+    }
 }
 
 /// One chunk's events and where its sample rows start.
@@ -300,8 +354,12 @@ impl<'a, T> Task<'a, T> {
 
 /// Forward of one chunk: counts of its samples (`nl × B`).
 #[inline(always)]
-fn forward_kernel<T: WithDType>(g: &Geom, task: &Task<T>) -> Vec<f64> {
-    let (ne, wp) = (g.ne, g.wp);
+fn forward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
+    g: &Geom,
+    task: &Task<T>,
+) -> Vec<f64> {
+    let ne = g.ne;
+    let wp = if WP == 0 { g.wp } else { WP };
     let nl = task.nl;
     let mut acc = vec![0.0f64; nl * g.acc_len];
     // whole weights by the number k of edges ≤ x (bin k − 1)
@@ -317,8 +375,8 @@ fn forward_kernel<T: WithDType>(g: &Geom, task: &Task<T>) -> Vec<f64> {
         while i0 < b {
             let n = (b - i0).min(g.block);
             let np = n * wp;
-            g.fill_z(&task.x[i0..i0 + n], &mut los[..n], &mut z[..np]);
-            batch::run(&z[..np], &mut t[..np], &mut p[..np]);
+            g.fill_z::<T, WP>(wp, &task.x[i0..i0 + n], &mut los[..n], &mut z[..np]);
+            eval::<T, FMA>(&z[..np], &mut t[..np], &mut p[..np]);
             for (i, (zr, tr)) in z[..np]
                 .chunks_exact(wp)
                 .zip(t[..np].chunks_exact(wp))
@@ -326,8 +384,8 @@ fn forward_kernel<T: WithDType>(g: &Geom, task: &Task<T>) -> Vec<f64> {
             {
                 let wi = task.w.map_or(1.0, |w| w[i0 + i].to_f64());
                 let lo = los[i];
-                whole_s[lo + count_nonpos(zr)] += wi;
-                g.add_row(acc_s, lo, wi, tr);
+                whole_s[lo + count_nonpos::<WP>(zr)] += wi;
+                g.add_row::<WP>(wp, acc_s, lo, wi, tr);
             }
             i0 += n;
         }
@@ -362,7 +420,7 @@ struct BwdCtx<'a> {
 /// starting at event `start`) and returns the Σ w·φ per edge of its samples
 /// (`nl × ne`, empty when d/de is not needed).
 #[inline(always)]
-fn backward_kernel<T: WithDType>(
+fn backward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
     g: &Geom,
     ctx: &BwdCtx,
     task: &Task<T>,
@@ -370,7 +428,8 @@ fn backward_kernel<T: WithDType>(
     dx: &mut [T],
     dw: &mut [T],
 ) -> Vec<f64> {
-    let (ne, wp) = (g.ne, g.wp);
+    let ne = g.ne;
+    let wp = if WP == 0 { g.wp } else { WP };
     let nl = task.nl;
     let need = ctx.need;
     let mut acc = if need.de {
@@ -391,8 +450,8 @@ fn backward_kernel<T: WithDType>(
         while i0 < b {
             let n = (b - i0).min(g.block);
             let np = n * wp;
-            g.fill_z(&task.x[i0..i0 + n], &mut los[..n], &mut z[..np]);
-            batch::run(&z[..np], &mut t[..np], &mut p[..np]);
+            g.fill_z::<T, WP>(wp, &task.x[i0..i0 + n], &mut los[..n], &mut z[..np]);
+            eval::<T, FMA>(&z[..np], &mut t[..np], &mut p[..np]);
             for (i, ((zr, tr), pr)) in z[..np]
                 .chunks_exact(wp)
                 .zip(t[..np].chunks_exact(wp))
@@ -402,29 +461,16 @@ fn backward_kernel<T: WithDType>(
                 let wi = task.w.map_or(1.0, |w| w[i0 + i].to_f64());
                 let lo = los[i];
                 let c = &coef_s[lo..lo + wp];
-                let mut st = [0.0f64; GROUP];
-                let mut sp = [0.0f64; GROUP];
-                for ((cc, tc), pc) in c
-                    .chunks_exact(GROUP)
-                    .zip(tr.chunks_exact(GROUP))
-                    .zip(pr.chunks_exact(GROUP))
-                {
-                    for k in 0..GROUP {
-                        st[k] += cc[k] * tc[k];
-                        sp[k] += cc[k] * pc[k];
-                    }
-                }
+                let (sum_t, sum_p) = dots::<WP>(c, tr, pr);
                 let li = i0 + i - start;
                 if need.dx {
-                    let sum_p = (sp[0] + sp[1]) + (sp[2] + sp[3]);
                     dx[li] = T::from_f64(-wi * inv_h * sum_p);
                 }
                 if ctx.need_dw {
-                    let sum_t = (st[0] + st[1]) + (st[2] + st[3]);
-                    dw[li] = T::from_f64(grad_s[lo + count_nonpos(zr)] + sum_t);
+                    dw[li] = T::from_f64(grad_s[lo + count_nonpos::<WP>(zr)] + sum_t);
                 }
                 if need.de {
-                    g.add_row(&mut acc[l * g.acc_len..(l + 1) * g.acc_len], lo, wi, pr);
+                    g.add_row::<WP>(wp, &mut acc[l * g.acc_len..(l + 1) * g.acc_len], lo, wi, pr);
                 }
             }
             i0 += n;
@@ -466,33 +512,51 @@ fn isa() -> Isa {
     Isa::Base
 }
 
+/// Calls `$f::<T, WP>($args)` with the window width as a constant for the
+/// common widths (fixed-length per-event loops compile to straight vector
+/// code), and with WP = 0 (width read at run time) otherwise.
+macro_rules! by_width {
+    ($wp:expr, $f:ident, $t:ty, $($arg:expr),*) => {
+        match $wp {
+            4 => $f::<$t, 4>($($arg),*),
+            5 => $f::<$t, 5>($($arg),*),
+            6 => $f::<$t, 6>($($arg),*),
+            7 => $f::<$t, 7>($($arg),*),
+            8 => $f::<$t, 8>($($arg),*),
+            12 => $f::<$t, 12>($($arg),*),
+            16 => $f::<$t, 16>($($arg),*),
+            _ => $f::<$t, 0>($($arg),*),
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-fn forward_avx512<T: WithDType>(g: &Geom, task: &Task<T>) -> Vec<f64> {
-    forward_kernel(g, task)
+fn forward_avx512<T: WithDType, const WP: usize>(g: &Geom, task: &Task<T>) -> Vec<f64> {
+    forward_kernel::<T, true, WP>(g, task)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn forward_avx2<T: WithDType>(g: &Geom, task: &Task<T>) -> Vec<f64> {
-    forward_kernel(g, task)
+fn forward_avx2<T: WithDType, const WP: usize>(g: &Geom, task: &Task<T>) -> Vec<f64> {
+    forward_kernel::<T, true, WP>(g, task)
 }
 
 fn forward_chunk<T: WithDType>(isa: Isa, g: &Geom, task: &Task<T>) -> Vec<f64> {
     match isa {
         // SAFETY: `isa()` found the features these copies were compiled for.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { forward_avx512(g, task) },
+        Isa::Avx512 => unsafe { by_width!(g.wp, forward_avx512, T, g, task) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { forward_avx2(g, task) },
-        Isa::Base => forward_kernel(g, task),
+        Isa::Avx2 => unsafe { by_width!(g.wp, forward_avx2, T, g, task) },
+        Isa::Base => forward_kernel::<T, false, 0>(g, task),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-fn backward_avx512<T: WithDType>(
+fn backward_avx512<T: WithDType, const WP: usize>(
     g: &Geom,
     ctx: &BwdCtx,
     task: &Task<T>,
@@ -500,12 +564,12 @@ fn backward_avx512<T: WithDType>(
     dx: &mut [T],
     dw: &mut [T],
 ) -> Vec<f64> {
-    backward_kernel(g, ctx, task, start, dx, dw)
+    backward_kernel::<T, true, WP>(g, ctx, task, start, dx, dw)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn backward_avx2<T: WithDType>(
+fn backward_avx2<T: WithDType, const WP: usize>(
     g: &Geom,
     ctx: &BwdCtx,
     task: &Task<T>,
@@ -513,7 +577,7 @@ fn backward_avx2<T: WithDType>(
     dx: &mut [T],
     dw: &mut [T],
 ) -> Vec<f64> {
-    backward_kernel(g, ctx, task, start, dx, dw)
+    backward_kernel::<T, true, WP>(g, ctx, task, start, dx, dw)
 }
 
 fn backward_chunk<T: WithDType>(
@@ -528,11 +592,11 @@ fn backward_chunk<T: WithDType>(
     match isa {
         // SAFETY: `isa()` found the features these copies were compiled for.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { backward_avx512(g, ctx, task, start, dx, dw) },
+        Isa::Avx512 => unsafe { by_width!(g.wp, backward_avx512, T, g, ctx, task, start, dx, dw) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { backward_avx2(g, ctx, task, start, dx, dw) },
-        Isa::Base => backward_kernel(g, ctx, task, start, dx, dw),
+        Isa::Avx2 => unsafe { by_width!(g.wp, backward_avx2, T, g, ctx, task, start, dx, dw) },
+        Isa::Base => backward_kernel::<T, false, 0>(g, ctx, task, start, dx, dw),
     }
 }
 
