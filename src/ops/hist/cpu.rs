@@ -499,12 +499,16 @@ enum Isa {
 fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
+        let popcnt = std::arch::is_x86_feature_detected!("popcnt");
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
+            && popcnt
         {
             return Isa::Avx512;
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && popcnt
         {
             return Isa::Avx2;
         }
@@ -531,13 +535,13 @@ macro_rules! by_width {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
 fn forward_avx512<T: WithDType, const WP: usize>(g: &Geom, task: &Task<T>) -> Vec<f64> {
     forward_kernel::<T, true, WP>(g, task)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 fn forward_avx2<T: WithDType, const WP: usize>(g: &Geom, task: &Task<T>) -> Vec<f64> {
     forward_kernel::<T, true, WP>(g, task)
 }
@@ -555,7 +559,7 @@ fn forward_chunk<T: WithDType>(isa: Isa, g: &Geom, task: &Task<T>) -> Vec<f64> {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma,popcnt")]
 fn backward_avx512<T: WithDType, const WP: usize>(
     g: &Geom,
     ctx: &BwdCtx,
@@ -568,7 +572,7 @@ fn backward_avx512<T: WithDType, const WP: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 fn backward_avx2<T: WithDType, const WP: usize>(
     g: &Geom,
     ctx: &BwdCtx,
