@@ -99,8 +99,13 @@ const GROUP: usize = 4;
 /// stay in the L1 cache).
 const BLOCK_PAIRS: usize = 1024;
 
-/// Largest per-sample accumulator (f64 words) kept as one row per first
-/// edge; beyond it (wide windows over many edges) sums go in place.
+/// Accumulator copies, used by turns by consecutive events: an event's
+/// read-modify-write then does not wait for the previous event's store when
+/// both hit the same row (always so when the window spans all edges).
+const COPIES: usize = 4;
+
+/// Largest per-sample accumulator (f64 words, all copies) kept as one row
+/// per first edge; beyond it (wide windows over many edges) sums go in place.
 const ROWS_MAX: usize = 1 << 13;
 
 /// The largest number of edges inside any closed interval of length `width`
@@ -173,7 +178,7 @@ impl<'a> Geom<'a> {
         epad.push(f64::NEG_INFINITY);
         epad.extend_from_slice(e);
         epad.push(f64::INFINITY);
-        let (stride, acc_len) = if ne * wp <= ROWS_MAX {
+        let (stride, acc_len) = if COPIES * ne * wp <= ROWS_MAX {
             (wp, ne * wp)
         } else {
             (1, ne + wp)
@@ -246,10 +251,18 @@ impl<'a> Geom<'a> {
         }
     }
 
-    /// Adds `wi·v` to the event's accumulator row.
+    /// Adds `wi·v` to the event's row in accumulator copy `copy`.
     #[inline(always)]
-    fn add_row<const WP: usize>(&self, wp: usize, acc: &mut [f64], lo: usize, wi: f64, v: &[f64]) {
-        let o = lo * self.stride;
+    fn add_row<const WP: usize>(
+        &self,
+        wp: usize,
+        acc: &mut [f64],
+        copy: usize,
+        lo: usize,
+        wi: f64,
+        v: &[f64],
+    ) {
+        let o = (copy % COPIES) * self.acc_len + lo * self.stride;
         let row = &mut acc[o..o + wp];
         if WP > 0 {
             let mut buf = [0.0f64; WP];
@@ -264,8 +277,19 @@ impl<'a> Geom<'a> {
         }
     }
 
-    /// Per-edge sums (`ne`) of one sample's accumulator.
+    /// Per-edge sums (`ne`) of one sample's accumulator (its copies added
+    /// in order).
     fn edge_sums(&self, acc: &[f64]) -> Vec<f64> {
+        let mut sum = acc[..self.acc_len].to_vec();
+        for c in 1..COPIES {
+            for (s, v) in sum
+                .iter_mut()
+                .zip(&acc[c * self.acc_len..(c + 1) * self.acc_len])
+            {
+                *s += v;
+            }
+        }
+        let acc = &sum;
         let ne = self.ne;
         if self.stride == 1 {
             // slots past the last edge hold only zeros (tails at +∞)
@@ -361,16 +385,18 @@ fn forward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
     let ne = g.ne;
     let wp = if WP == 0 { g.wp } else { WP };
     let nl = task.nl;
-    let mut acc = vec![0.0f64; nl * g.acc_len];
+    let al = COPIES * g.acc_len;
+    let mut acc = vec![0.0f64; nl * al];
     // whole weights by the number k of edges ≤ x (bin k − 1)
-    let mut whole = vec![0.0f64; nl * (ne + 1)];
+    let wl = COPIES * (ne + 1);
+    let mut whole = vec![0.0f64; nl * wl];
     let cap = g.block * wp;
     let (mut z, mut t, mut p) = (vec![0.0f64; cap], vec![0.0f64; cap], vec![0.0f64; cap]);
     let mut los = vec![0usize; g.block];
     for &(s, a, b) in &task.parts {
         let l = s - task.s0;
-        let acc_s = &mut acc[l * g.acc_len..(l + 1) * g.acc_len];
-        let whole_s = &mut whole[l * (ne + 1)..(l + 1) * (ne + 1)];
+        let acc_s = &mut acc[l * al..(l + 1) * al];
+        let whole_s = &mut whole[l * wl..(l + 1) * wl];
         let mut i0 = a;
         while i0 < b {
             let n = (b - i0).min(g.block);
@@ -384,8 +410,8 @@ fn forward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
             {
                 let wi = task.w.map_or(1.0, |w| w[i0 + i].to_f64());
                 let lo = los[i];
-                whole_s[lo + count_nonpos::<WP>(zr)] += wi;
-                g.add_row::<WP>(wp, acc_s, lo, wi, tr);
+                whole_s[(i % COPIES) * (ne + 1) + lo + count_nonpos::<WP>(zr)] += wi;
+                g.add_row::<WP>(wp, acc_s, i, lo, wi, tr);
             }
             i0 += n;
         }
@@ -393,8 +419,14 @@ fn forward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
     let nb = ne - 1;
     let mut out = vec![0.0f64; nl * nb];
     for l in 0..nl {
-        let edge = g.edge_sums(&acc[l * g.acc_len..(l + 1) * g.acc_len]);
-        let whole_s = &whole[l * (ne + 1)..(l + 1) * (ne + 1)];
+        let edge = g.edge_sums(&acc[l * al..(l + 1) * al]);
+        let mut whole_s = whole[l * wl..l * wl + ne + 1].to_vec();
+        for c in 1..COPIES {
+            let part = &whole[l * wl + c * (ne + 1)..l * wl + (c + 1) * (ne + 1)];
+            for (a, v) in whole_s.iter_mut().zip(part) {
+                *a += v;
+            }
+        }
         // bin b: whole weight of events with k = b + 1, the tail at its
         // upper edge minus the one at its lower edge
         for b in 0..nb {
@@ -433,7 +465,7 @@ fn backward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
     let nl = task.nl;
     let need = ctx.need;
     let mut acc = if need.de {
-        vec![0.0f64; nl * g.acc_len]
+        vec![0.0f64; nl * COPIES * g.acc_len]
     } else {
         vec![]
     };
@@ -470,7 +502,8 @@ fn backward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
                     dw[li] = T::from_f64(grad_s[lo + count_nonpos::<WP>(zr)] + sum_t);
                 }
                 if need.de {
-                    g.add_row::<WP>(wp, &mut acc[l * g.acc_len..(l + 1) * g.acc_len], lo, wi, pr);
+                    let al = COPIES * g.acc_len;
+                    g.add_row::<WP>(wp, &mut acc[l * al..(l + 1) * al], i, lo, wi, pr);
                 }
             }
             i0 += n;
@@ -481,7 +514,8 @@ fn backward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
     }
     let mut out = Vec::with_capacity(nl * ne);
     for l in 0..nl {
-        out.extend(g.edge_sums(&acc[l * g.acc_len..(l + 1) * g.acc_len]));
+        let al = COPIES * g.acc_len;
+        out.extend(g.edge_sums(&acc[l * al..(l + 1) * al]));
     }
     out
 }
