@@ -765,3 +765,55 @@ fn mlp_to_bkde_gradient_matches_finite_differences() {
         assert_close(&format!("mlp param {k}"), &an, &fd, 1e-6);
     }
 }
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let e = clustered_edges();
+    let h = 0.02;
+    // several chunks, samples of different lengths (boundaries inside chunks)
+    let lens = [9000usize, 3, 12000];
+    let xs: Vec<Vec<f64>> = lens.iter().map(|&l| events(&mut rng, l, &e, h)).collect();
+    let ws: Vec<Vec<f64>> = lens.iter().map(|&l| weights(&mut rng, l)).collect();
+    let g: Vec<f64> = (0..lens.len() * (e.len() - 1))
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    for dtype in [DType::F64, DType::F32] {
+        let run = || {
+            let xv: Vec<Var> = xs
+                .iter()
+                .map(|x| Var::from_tensor(&t64(x).to_dtype(dtype).unwrap()).unwrap())
+                .collect();
+            let wv: Vec<Var> = ws
+                .iter()
+                .map(|w| Var::from_tensor(&t64(w).to_dtype(dtype).unwrap()).unwrap())
+                .collect();
+            let ev = Var::from_tensor(&t64(&e).to_dtype(dtype).unwrap()).unwrap();
+            let samples: Vec<(&Tensor, Option<&Tensor>)> = xv
+                .iter()
+                .zip(&wv)
+                .map(|(x, w)| (x.as_tensor(), Some(w.as_tensor())))
+                .collect();
+            let opts = BkdeOptions::new(h).outside(Outside::Fold);
+            let c = hist::bkde_list(&samples, ev.as_tensor(), &opts).unwrap();
+            let gt = t64(&g).to_dtype(dtype).unwrap().reshape(c.dims()).unwrap();
+            let grads = (&c * gt).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = v64(&c);
+            for v in xv.iter().chain(&wv).chain([&ev]) {
+                out.extend(v64(grads.get(v.as_tensor()).unwrap()));
+            }
+            out
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(run);
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap()
+            .install(run);
+        assert_eq!(one, three, "{dtype:?}");
+    }
+}
