@@ -159,6 +159,83 @@ fn forward_matches_direct_reference() {
     }
 }
 
+/// Edges whose spacing varies a lot: a tight cluster (so that one kernel
+/// window holds many edges) and wide bins elsewhere.
+fn clustered_edges() -> Vec<f64> {
+    let mut e = vec![-1.0, 0.0];
+    e.extend((1..=12).map(|k| 0.5 + 1e-3 * k as f64));
+    e.extend([0.8, 2.0, 2.001, 5.0]);
+    e
+}
+
+#[test]
+fn non_uniform_edges_and_wide_windows_match_reference() {
+    let mut rng = StdRng::seed_from_u64(11);
+    // (edges, bandwidth, window): a cluster inside one window (many edges
+    // per event, the first-edge guess often wrong); many edges with the
+    // whole range in every window (per-edge sums kept in place instead of
+    // one row per first edge)
+    let many: Vec<f64> = (0..=300).map(|k| (k as f64 / 300.0).powi(2)).collect();
+    let cases = [
+        (clustered_edges(), 0.01, None),
+        (clustered_edges(), 0.3, None),
+        (many.clone(), 0.05, Some(f64::INFINITY)),
+        (many, 0.002, None),
+    ];
+    for (e, h, window) in cases {
+        // more events than one chunk, so that a chunk boundary is crossed
+        let n = 4500;
+        let x = events(&mut rng, n, &e, h);
+        let w = weights(&mut rng, n);
+        for outside in [Outside::Drop, Outside::Fold] {
+            let mut opts = BkdeOptions::new(h).outside(outside);
+            opts.window = window;
+            let got = v64(&hist::bkde(&t64(&x), Some(&t64(&w)), &t64(&e), &opts).unwrap());
+            let want = reference(&x, Some(&w), &e, h, outside == Outside::Fold);
+            assert_close(
+                &format!("B={} h={h} {outside:?}", e.len() - 1),
+                &got,
+                &want,
+                1e-13,
+            );
+        }
+    }
+}
+
+#[test]
+fn non_uniform_gradients_match_central_differences() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let e = clustered_edges();
+    let h = 0.004;
+    let x = events(&mut rng, 60, &e, h);
+    let w = weights(&mut rng, 60);
+    let g: Vec<f64> = (0..e.len() - 1)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    for outside in [Outside::Drop, Outside::Fold] {
+        let opts = BkdeOptions::new(h).outside(outside);
+        let an = autograd(&x, Some(&w), &e, &g, &opts);
+        let eps = 1e-4 * h;
+        let fx: Vec<f64> = (0..x.len())
+            .map(|i| central(&x, i, eps, |p| loss_value(p, Some(&w), &e, &g, &opts)))
+            .collect();
+        assert_close(&format!("{outside:?} dx"), &an.dx, &fx, 1e-6);
+        let fe: Vec<f64> = (0..e.len())
+            .map(|j| central(&e, j, eps, |p| loss_value(&x, Some(&w), p, &g, &opts)))
+            .collect();
+        assert_close(&format!("{outside:?} de"), &an.de, &fe, 1e-6);
+        let fw: Vec<f64> = (0..w.len())
+            .map(|i| central(&w, i, 0.1, |p| loss_value(&x, Some(p), &e, &g, &opts)))
+            .collect();
+        assert_close(&format!("{outside:?} dw"), &an.dw, &fw, 1e-9);
+        // and against the unwindowed op (every edge for every event)
+        let full = autograd(&x, Some(&w), &e, &g, &opts.clone().window(f64::INFINITY));
+        assert_close("dx vs unwindowed", &an.dx, &full.dx, 1e-13);
+        assert_close("dw vs unwindowed", &an.dw, &full.dw, 1e-13);
+        assert_close("de vs unwindowed", &an.de, &full.de, 1e-13);
+    }
+}
+
 #[test]
 fn gradients_match_central_differences() {
     let mut rng = StdRng::seed_from_u64(2);
@@ -686,5 +763,57 @@ fn mlp_to_bkde_gradient_matches_finite_differences() {
             })
             .collect();
         assert_close(&format!("mlp param {k}"), &an, &fd, 1e-6);
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let e = clustered_edges();
+    let h = 0.02;
+    // several chunks, samples of different lengths (boundaries inside chunks)
+    let lens = [9000usize, 3, 12000];
+    let xs: Vec<Vec<f64>> = lens.iter().map(|&l| events(&mut rng, l, &e, h)).collect();
+    let ws: Vec<Vec<f64>> = lens.iter().map(|&l| weights(&mut rng, l)).collect();
+    let g: Vec<f64> = (0..lens.len() * (e.len() - 1))
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    for dtype in [DType::F64, DType::F32] {
+        let run = || {
+            let xv: Vec<Var> = xs
+                .iter()
+                .map(|x| Var::from_tensor(&t64(x).to_dtype(dtype).unwrap()).unwrap())
+                .collect();
+            let wv: Vec<Var> = ws
+                .iter()
+                .map(|w| Var::from_tensor(&t64(w).to_dtype(dtype).unwrap()).unwrap())
+                .collect();
+            let ev = Var::from_tensor(&t64(&e).to_dtype(dtype).unwrap()).unwrap();
+            let samples: Vec<(&Tensor, Option<&Tensor>)> = xv
+                .iter()
+                .zip(&wv)
+                .map(|(x, w)| (x.as_tensor(), Some(w.as_tensor())))
+                .collect();
+            let opts = BkdeOptions::new(h).outside(Outside::Fold);
+            let c = hist::bkde_list(&samples, ev.as_tensor(), &opts).unwrap();
+            let gt = t64(&g).to_dtype(dtype).unwrap().reshape(c.dims()).unwrap();
+            let grads = (&c * gt).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = v64(&c);
+            for v in xv.iter().chain(&wv).chain([&ev]) {
+                out.extend(v64(grads.get(v.as_tensor()).unwrap()));
+            }
+            out
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(run);
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap()
+            .install(run);
+        assert_eq!(one, three, "{dtype:?}");
     }
 }

@@ -182,3 +182,69 @@ fn batch_evaluator_matches_mpmath_and_scalar() {
     assert_eq!(p[..2], [0.0, 0.0]);
     normal::signed_tail_pdf_batch(&[], &mut [], &mut []);
 }
+
+#[test]
+fn f32_batch_evaluator_matches_mpmath() {
+    let v = fixture();
+    // f64 abscissae exercise the correction for rounding z to f32
+    for key in ["f64", "f32"] {
+        let pts = points(&v, key);
+        let z: Vec<f64> = pts.iter().map(|p| p[0]).collect();
+        let mut t = vec![0.0; z.len()];
+        let mut p = vec![0.0; z.len()];
+        normal::signed_tail_pdf_batch_f32(&z, &mut t, &mut p);
+        let (mut max_t, mut max_p, mut max_far) = (0.0f64, 0.0f64, 0.0f64);
+        let mut n = 0;
+        for (k, [x, c, s, d]) in pts.iter().enumerate() {
+            let want = if *x <= 0.0 { *c } else { -*s };
+            if x.abs() <= 8.0 {
+                n += 1;
+                max_t = max_t.max(rel(t[k], want));
+                max_p = max_p.max(rel(p[k], *d));
+            } else if x.abs() <= 12.0 {
+                max_far = max_far.max(rel(t[k], want)).max(rel(p[k], *d));
+            } else if x.abs() > 12.5 {
+                assert_eq!((t[k], p[k]), (0.0, 0.0), "x={x}");
+            }
+        }
+        println!("batch f32 ({key} abscissae): max rel err |z|<=8 tail {max_t:.2e}, pdf {max_p:.2e}; 8<|z|<=12 {max_far:.2e}");
+        assert!(n > 1000);
+        assert!(max_t <= 5e-7 && max_p <= 5e-7, "{key}: {max_t:e} {max_p:e}");
+        assert!(max_far <= 1e-6, "{key}: {max_far:e}");
+    }
+    // limits, the sign of the tail at 0, odd lengths and empty input
+    let mut t = [1.0; 5];
+    let mut p = [1.0; 5];
+    let z = [f64::NEG_INFINITY, f64::INFINITY, 0.0, 1e-300, -1e-300];
+    normal::signed_tail_pdf_batch_f32(&z, &mut t, &mut p);
+    assert_eq!(t[..3], [0.0, 0.0, 0.5]);
+    assert_eq!(p[..2], [0.0, 0.0]);
+    assert!(t[3] < -0.49 && t[4] > 0.49, "{t:?}");
+    normal::signed_tail_pdf_batch_f32(&[], &mut [], &mut []);
+}
+
+#[test]
+fn f32_batch_dense_scan_against_f64() {
+    // between the fixture's points: the f64 scalar functions (≲ 1e-15
+    // relative, tested above) as reference on a fine grid
+    let z: Vec<f64> = (-400_000..=400_000)
+        .map(|k| k as f64 * 2e-5 + 1e-7)
+        .collect();
+    let mut t = vec![0.0; z.len()];
+    let mut p = vec![0.0; z.len()];
+    normal::signed_tail_pdf_batch_f32(&z, &mut t, &mut p);
+    let (mut max_t, mut max_p, mut at) = (0.0f64, 0.0f64, 0.0);
+    for (k, &x) in z.iter().enumerate() {
+        let (wt, wp) = normal::signed_tail_pdf(x);
+        if rel(t[k], wt) > max_t {
+            at = x;
+        }
+        max_t = max_t.max(rel(t[k], wt));
+        max_p = max_p.max(rel(p[k], wp));
+    }
+    println!("batch f32 dense |z|<=8: max rel err tail {max_t:.2e} (z={at}), pdf {max_p:.2e}");
+    assert!(
+        max_t <= 5e-7 && max_p <= 5e-7,
+        "{max_t:e} at {at}, {max_p:e}"
+    );
+}

@@ -71,9 +71,11 @@ const Q: [f64; 5] = [
     7.29751555083966205e-5,
 ];
 
-mod batch;
+pub(crate) mod batch;
 mod exp_table;
-pub use batch::{signed_tail_pdf_batch, BATCH_ZERO_BEYOND};
+pub use batch::{
+    signed_tail_pdf_batch, signed_tail_pdf_batch_f32, BATCH_F32_ZERO_BEYOND, BATCH_ZERO_BEYOND,
+};
 use exp_table::EXP_HALF_SQ;
 
 const SMALL: f64 = 0.67448975;
