@@ -14,11 +14,12 @@ bandwidth 0.09, Adam lr 1e-3, f32. Objectives:
 
 After the last step every network is evaluated on the test set with *hard*
 histograms at its edges (yields = counts x scale / n x LUMI + 1e-3) and the
-expected CLs computed with relaxed.infer.hypotest. Random streams are
+expected CLs computed in float64 with pyhf 0.7.6 (numpy backend; relaxed's
+own f32 value is stored beside it but is quantised at 2^-23, see test_cls). Random streams are
 numpy's/JAX's, so individual seeds differ from anagrad's; the comparison is
 between methods, over seeds.
 
-Run (scratch venv outside the repo, as for jax_step.py):
+Run (scratch venv outside the repo, as for jax_step.py, plus pyhf==0.7.6):
     /work/venv-neos/bin/python papers/neos/jax_compare.py --out papers/neos/results_jax.json
 
 The step code is jax_step.py's (imported), so both scripts time and train
@@ -49,7 +50,11 @@ sys.argv = _argv
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import pyhf  # noqa: E402
 import relaxed  # noqa: E402
+
+pyhf.set_backend("numpy")  # float64
+POI, NP = js.POI, js.NP
 
 DT = js.DT
 
@@ -90,22 +95,51 @@ def sample(rng, n):
     return np.stack([rng.normal(size=(n, 2)) + np.asarray(mu) for mu in js.MEANS])
 
 
+def pyhf_cls(yields):
+    """Expected CLs at mu = 1 in float64 with pyhf (numpy backend): the neos
+    model on the hard-histogram yields, background-only Asimov data, test
+    statistic q — what anagrad reports as test CLs."""
+    sig, nom, up, down = (list(map(float, y)) for y in yields)
+    spec = {
+        "channels": [
+            {
+                "name": "neos",
+                "samples": [
+                    {"name": "signal", "data": sig, "modifiers": [{"name": POI, "type": "normfactor", "data": None}]},
+                    {
+                        "name": "background",
+                        "data": nom,
+                        "modifiers": [{"name": NP, "type": "histosys", "data": {"hi_data": up, "lo_data": down}}],
+                    },
+                ],
+            }
+        ]
+    }
+    model = pyhf.Model(spec, poi_name=POI)
+    pars = model.config.suggested_init()
+    pars[model.config.poi_index] = 0.0
+    data = model.expected_data(pars)
+    return float(pyhf.infer.hypotest(1.0, data, model, test_stat="q"))
+
+
 def test_cls(theta, test):
     params, logits = theta
     n = test.shape[1]
     out = np.asarray(js.mlp(params, jnp.asarray(test.reshape(-1, 2), DT))).reshape(4, n)
     edges = np.asarray(js.edges_of(logits), dtype=np.float64)
-    hists = []
+    yields = []
     for i in range(4):
         c, _ = np.histogram(out[i], bins=edges)
-        hists.append(jnp.asarray(c * js.SCALES[i] / n * js.LUMI + js.FLOOR, DT))
-    model = js.NeosModel(*hists)
+        yields.append(c * js.SCALES[i] / n * js.LUMI + js.FLOOR)
+    # relaxed's own CLs in the training precision, for reference only: in f32
+    # its p-values lose everything below ~6e-8 absolute (1 - Phi cancellation),
+    # so CLs near 1e-6 come out as multiples of 2^-23
+    model = js.NeosModel(*(jnp.asarray(y, DT) for y in yields))
     bonly = js.pars_of(0.0, 0.0)
-    data = model.expected_data(bonly)
-    cls = relaxed.infer.hypotest(
-        1.0, data, model, init_pars=js.pars_of(1.0, 0.0), test_stat="q", expected_pars=bonly
+    cls_f32 = relaxed.infer.hypotest(
+        1.0, model.expected_data(bonly), model, init_pars=js.pars_of(1.0, 0.0), test_stat="q", expected_pars=bonly
     )
-    return float(cls), edges.tolist()
+    return pyhf_cls(yields), float(cls_f32), edges.tolist(), [y.tolist() for y in yields]
 
 
 def train(objective, seed, step):
@@ -127,8 +161,15 @@ def train(objective, seed, step):
             value = float(jax.block_until_ready(value))
             times.append(time.perf_counter() - t0)
             losses.append(value)
-    cls, edges = test_cls(theta, test_x)
-    return {"test_cls": cls, "edges": edges, "loss": losses, "step_seconds": times}
+    cls, cls_f32, edges, yields = test_cls(theta, test_x)
+    return {
+        "test_cls": cls,
+        "test_cls_relaxed_f32": cls_f32,
+        "edges": edges,
+        "yields": yields,
+        "loss": losses,
+        "step_seconds": times,
+    }
 
 
 def main():
@@ -151,7 +192,7 @@ def main():
             "runs": runs,
         }
     summary = {
-        "versions": {"jax": jax.__version__, "relaxed": relaxed.__version__},
+        "versions": {"jax": jax.__version__, "relaxed": relaxed.__version__, "pyhf": pyhf.__version__},
         "protocol": vars(args),
         "objectives": results,
     }
