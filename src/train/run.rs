@@ -133,7 +133,7 @@ pub fn run(trainer: &mut Trainer, opts: &RunOptions) -> Result<TrainReport> {
         pb.set_message(message(&r, last_test.as_ref()));
         pb.inc(1);
         let every = cfg.training.checkpoint_every;
-        if every > 0 && trainer.step() % every == 0 && !trainer.finished() {
+        if every > 0 && trainer.step().is_multiple_of(every) && !trainer.finished() {
             trainer.save_checkpoint(out, "checkpoint")?;
         }
     }

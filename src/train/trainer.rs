@@ -536,7 +536,7 @@ impl Trainer {
         self.adam.step(&grads)?;
         self.step += 1;
         let secs = t0.elapsed().as_secs_f64();
-        let eval = self.step % self.cfg.eval_interval() == 0 || self.finished();
+        let eval = self.step.is_multiple_of(self.cfg.eval_interval()) || self.finished();
         let test = if eval { Some(self.evaluate()?) } else { None };
         if let Some(m) = &test {
             let obj = self.cfg.training.objective;
