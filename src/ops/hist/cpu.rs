@@ -21,7 +21,7 @@
 use candle_core::{DType, WithDType};
 use rayon::prelude::*;
 
-use crate::ops::normal::batch;
+use crate::ops::normal::batch::{self, isa, Isa};
 
 /// Events per parallel task (fixed, so that the summation order is too).
 pub(crate) const CHUNK: usize = 4096;
@@ -518,36 +518,6 @@ fn backward_kernel<T: WithDType, const FMA: bool, const WP: usize>(
         out.extend(g.edge_sums(&acc[l * al..(l + 1) * al]));
     }
     out
-}
-
-/// Instruction sets the chunk kernels are compiled for.
-#[derive(Clone, Copy)]
-enum Isa {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    Base,
-}
-
-fn isa() -> Isa {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let popcnt = std::arch::is_x86_feature_detected!("popcnt");
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && popcnt
-        {
-            return Isa::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && popcnt
-        {
-            return Isa::Avx2;
-        }
-    }
-    Isa::Base
 }
 
 /// Calls `$f::<T, WP>($args)` with the window width as a constant for the

@@ -290,6 +290,37 @@ fn run_f32_avx512(z: &[f64], t: &mut [f64], p: &mut [f64]) {
     run_f32::<true>(z, t, p)
 }
 
+/// Instruction sets the batch evaluators and the bKDE chunk kernels are
+/// compiled for (each has a copy per set, chosen at run time).
+#[derive(Clone, Copy)]
+pub(crate) enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Base,
+}
+
+pub(crate) fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let popcnt = std::arch::is_x86_feature_detected!("popcnt");
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && popcnt
+        {
+            return Isa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && popcnt
+        {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Base
+}
+
 /// For each k: `t[k]` = signed tail at `z[k]` (see [`super::signed_tail`])
 /// and `p[k]` = φ(z[k]); the shortest of the three lengths is used. Accuracy
 /// (tested against mpmath): φ to a few ulp for |z| ≤ 37.5; the tail to ≤ 1e-14
@@ -298,23 +329,15 @@ fn run_f32_avx512(z: &[f64], t: &mut [f64], p: &mut [f64]) {
 /// < 5e-308), and ±∞ gives the limits (tail 0, density 0). Inputs must not
 /// be NaN.
 pub fn signed_tail_pdf_batch(z: &[f64], t: &mut [f64], p: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
-            // SAFETY: the CPU supports the features this copy was compiled for.
-            unsafe { run_avx512(z, t, p) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features this copy was compiled for.
-            unsafe { run_avx2(z, t, p) };
-            return;
-        }
+    match isa() {
+        // SAFETY: `isa()` found the features this copy was compiled for.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { run_avx512(z, t, p) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { run_avx2(z, t, p) },
+        Isa::Base => run::<false>(z, t, p),
     }
-    run::<false>(z, t, p)
 }
 
 /// [`signed_tail_pdf_batch`] computed in f32 arithmetic (twice the lanes
@@ -326,22 +349,14 @@ pub fn signed_tail_pdf_batch(z: &[f64], t: &mut [f64], p: &mut [f64]) {
 /// are the limits at ±∞. Inputs must not be NaN. Without FMA hardware it
 /// is [`signed_tail_pdf_batch`] (whose f32 Horner steps would round twice).
 pub fn signed_tail_pdf_batch_f32(z: &[f64], t: &mut [f64], p: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
-            // SAFETY: the CPU supports the features this copy was compiled for.
-            unsafe { run_f32_avx512(z, t, p) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features this copy was compiled for.
-            unsafe { run_f32_avx2(z, t, p) };
-            return;
-        }
+    match isa() {
+        // SAFETY: `isa()` found the features this copy was compiled for.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { run_f32_avx512(z, t, p) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { run_f32_avx2(z, t, p) },
+        // without FMA, f32 Horner steps round twice: f64 lanes keep the bound
+        Isa::Base => run::<false>(z, t, p),
     }
-    // without FMA, f32 Horner steps round twice: f64 lanes keep the bound
-    run::<false>(z, t, p)
 }
