@@ -13,10 +13,12 @@
 //! Results do not depend on the number of threads: rows are split into
 //! fixed-size chunks and the bias gradient sums chunk partials in order.
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::Activation;
+use crate::ops::cpu_slice;
 
 /// Rows per parallel task of the bias-gradient reduction (fixed, so that the
 /// summation order is too).
@@ -209,13 +211,6 @@ fn col_sum_typed<T: Elem>(g: &[T], width: usize) -> Vec<T> {
     acc.into_iter().map(T::from_f64).collect()
 }
 
-fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s[a..b]),
-        None => candle_core::bail!("{what}: input must be contiguous"),
-    }
-}
-
 /// Forward op of [`dense_act`].
 struct DenseAct(Activation);
 
@@ -243,26 +238,27 @@ impl CustomOp3 for DenseAct {
                 l3.shape().dims()
             );
         }
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
-                CpuStorage::F32(dense_act_typed(
-                    contiguous(x, l1, "dense-act")?,
-                    contiguous(w, l2, "dense-act")?,
-                    contiguous(b, l3, "dense-act")?,
-                    fan_in,
-                    self.0,
-                ))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
-                CpuStorage::F64(dense_act_typed(
-                    contiguous(x, l1, "dense-act")?,
-                    contiguous(w, l2, "dense-act")?,
-                    contiguous(b, l3, "dense-act")?,
-                    fan_in,
-                    self.0,
-                ))
-            }
-            _ => candle_core::bail!("dense-act: f32 or f64 inputs of one dtype expected"),
+        fn go<T: Elem>(
+            act: Activation,
+            fan_in: usize,
+            x: (&CpuStorage, &Layout),
+            w: (&CpuStorage, &Layout),
+            b: (&CpuStorage, &Layout),
+        ) -> candle_core::Result<CpuStorage> {
+            let out = dense_act_typed(
+                cpu_slice::<T>("dense-act", x)?,
+                cpu_slice::<T>("dense-act", w)?,
+                cpu_slice::<T>("dense-act", b)?,
+                fan_in,
+                act,
+            );
+            Ok(T::to_cpu_storage_owned(out))
+        }
+        let args = ((s1, l1), (s2, l2), (s3, l3));
+        let out = match s1.dtype() {
+            DType::F32 => go::<f32>(self.0, fan_in, args.0, args.1, args.2)?,
+            DType::F64 => go::<f64>(self.0, fan_in, args.0, args.1, args.2)?,
+            d => candle_core::bail!("dense-act: f32 or f64 inputs expected, got {d:?}"),
         };
         Ok((out, Shape::from((rows, fan_out))))
     }
@@ -307,18 +303,22 @@ impl CustomOp2 for ActGrad {
         if l1.shape() != l2.shape() {
             candle_core::bail!("act-grad: shapes {:?} and {:?}", l1.shape(), l2.shape());
         }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(y), CpuStorage::F32(g)) => CpuStorage::F32(act_grad_typed(
-                contiguous(y, l1, "act-grad")?,
-                contiguous(g, l2, "act-grad")?,
-                self.0,
-            )),
-            (CpuStorage::F64(y), CpuStorage::F64(g)) => CpuStorage::F64(act_grad_typed(
-                contiguous(y, l1, "act-grad")?,
-                contiguous(g, l2, "act-grad")?,
-                self.0,
-            )),
-            _ => candle_core::bail!("act-grad: f32 or f64 inputs of one dtype expected"),
+        fn go<T: Elem>(
+            act: Activation,
+            y: (&CpuStorage, &Layout),
+            g: (&CpuStorage, &Layout),
+        ) -> candle_core::Result<CpuStorage> {
+            let out = act_grad_typed(
+                cpu_slice::<T>("act-grad", y)?,
+                cpu_slice::<T>("act-grad", g)?,
+                act,
+            );
+            Ok(T::to_cpu_storage_owned(out))
+        }
+        let out = match s1.dtype() {
+            DType::F32 => go::<f32>(self.0, (s1, l1), (s2, l2))?,
+            DType::F64 => go::<f64>(self.0, (s1, l1), (s2, l2))?,
+            d => candle_core::bail!("act-grad: f32 or f64 inputs expected, got {d:?}"),
         };
         Ok((out, l1.shape().clone()))
     }
@@ -334,14 +334,14 @@ impl CustomOp1 for ColSum {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (_, width) = l.shape().dims2()?;
-        let out = match s {
-            CpuStorage::F32(g) => {
-                CpuStorage::F32(col_sum_typed(contiguous(g, l, "col-sum")?, width))
+        let out = match s.dtype() {
+            DType::F32 => {
+                CpuStorage::F32(col_sum_typed(cpu_slice::<f32>("col-sum", (s, l))?, width))
             }
-            CpuStorage::F64(g) => {
-                CpuStorage::F64(col_sum_typed(contiguous(g, l, "col-sum")?, width))
+            DType::F64 => {
+                CpuStorage::F64(col_sum_typed(cpu_slice::<f64>("col-sum", (s, l))?, width))
             }
-            _ => candle_core::bail!("col-sum: f32 or f64 input expected"),
+            d => candle_core::bail!("col-sum: f32 or f64 input expected, got {d:?}"),
         };
         Ok((out, Shape::from(width)))
     }

@@ -451,12 +451,8 @@ impl Kernel {
 }
 
 /// Contiguous typed view of a CPU storage.
-fn slice<'a, T: WithDType>((s, l): (&'a CpuStorage, &Layout)) -> candle_core::Result<&'a [T]> {
-    let data = s.as_slice::<T>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("bkde: non-contiguous input"),
-    }
+fn slice<'a, T: WithDType>(sl: (&'a CpuStorage, &Layout)) -> candle_core::Result<&'a [T]> {
+    super::cpu_slice("bkde", sl)
 }
 
 /// Weighted bKDE: (values, weights, edges) → counts.
