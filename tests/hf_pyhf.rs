@@ -53,7 +53,7 @@ fn build(case: &Value) -> Model {
         measurement: case["measurement"].as_str().map(str::to_owned),
         normsys_interp: case["normsys_interp"].as_str().unwrap().parse().unwrap(),
         histosys_interp: case["histosys_interp"].as_str().unwrap().parse().unwrap(),
-        poi: None,
+        ..ModelOptions::default()
     };
     Model::new(&ws, &opts).expect("model")
 }

@@ -4,11 +4,13 @@
 pub mod interp;
 pub mod model;
 pub mod modifiers;
+pub mod patchset;
 pub mod spec;
 
 pub use interp::{InterpCode, Scalar};
 pub use model::{InputKind, InputSlice, Model, ModelOptions, ParSet};
+pub use patchset::{Patch, PatchSet};
 pub use spec::{
     Channel, Measurement, MeasurementConfig, Modifier, ModifierData, ModifierType, Observation,
-    ParameterConfig, Sample, Workspace,
+    ParameterConfig, Sample, Validation, Warning, Workspace,
 };

@@ -18,7 +18,7 @@ use num_dual::Dual2_64;
 
 use super::interp::{self, InterpCode, Scalar};
 use super::modifiers::{self, histosys, normsys, shapesys, staterror, ConstraintType};
-use super::spec::{ModifierData, ModifierType, Workspace};
+use super::spec::{ModifierData, ModifierType, Validation, Warning, Workspace};
 use crate::infer::Likelihood;
 use crate::{Error, Result};
 
@@ -35,6 +35,9 @@ pub struct ModelOptions {
     pub histosys_interp: InterpCode,
     /// Override the measurement's POI; `Some("")` builds a POI-less model.
     pub poi: Option<String>,
+    /// Workspace validation: pyhf's harmless leniencies accepted with
+    /// warnings ([`Model::warnings`], the default) or rejected.
+    pub validation: Validation,
 }
 
 impl Default for ModelOptions {
@@ -44,6 +47,7 @@ impl Default for ModelOptions {
             normsys_interp: InterpCode::Code4,
             histosys_interp: InterpCode::Code4p,
             poi: None,
+            validation: Validation::Lenient,
         }
     }
 }
@@ -197,6 +201,8 @@ pub struct Model {
     act_pars: Vec<u32>,
     max_active: usize,
     lg_cache: LgCache,
+    /// Warnings of the workspace validation ([`Model::warnings`]).
+    warnings: Vec<Warning>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -244,13 +250,20 @@ fn lgamma_rest<T: Scalar>(n: T) -> T {
     d * p0 + d * d * (p1 * 0.5) + d * d * d * (p2 / 6.0)
 }
 
-/// n·ln λ − λ without the lgamma term (pyhf's `xlogy(n, λ) − λ`).
+/// n·ln λ − λ without the lgamma term (pyhf's `xlogy(n, λ) − λ`), and −∞
+/// where the Poisson term is undefined: λ < 0 (pyhf returns a finite, ever
+/// larger value for λ < 0 at n = 0) or λ = 0 with n > 0. `twice_nll` is then
+/// +∞, which the fitter treats as a rejected step, so fits never step to a
+/// non-positive rate in a bin with events, nor to a negative one anywhere.
 #[inline]
 fn pois_core<T: Scalar>(n: T, lam: T) -> T {
-    if n.re() == 0.0 && lam.re() == 0.0 {
+    let l = lam.re();
+    if l > 0.0 {
+        n * lam.ln() - lam
+    } else if l == 0.0 && n.re() == 0.0 {
         -lam
     } else {
-        n * lam.ln() - lam
+        T::from(f64::NEG_INFINITY)
     }
 }
 
@@ -262,8 +275,8 @@ const LN_2PI: f64 = 1.837_877_066_409_345_3;
 impl Model {
     /// Compiles `ws` for the measurement and interpolation codes in `opts`.
     pub fn new(ws: &Workspace, opts: &ModelOptions) -> Result<Model> {
-        ws.validate()?;
-        let decls = ws.parameter_sets()?;
+        let warnings = ws.validate_with(opts.validation)?;
+        let decls = ws.parameter_sets(opts.validation, &mut Vec::new())?;
         let meas = ws.measurement(opts.measurement.as_deref())?;
         if !matches!(opts.normsys_interp, InterpCode::Code1 | InterpCode::Code4) {
             return Err(invalid(format!(
@@ -708,6 +721,7 @@ impl Model {
             act_pars,
             max_active,
             lg_cache: LgCache::default(),
+            warnings,
         };
         model.width_cache = model
             .constraints
@@ -725,7 +739,56 @@ impl Model {
         }
         observed.extend(model.auxdata_generic(&model.inputs)?);
         model.observed = observed;
+        model.check_nominal_rates()?;
         Ok(model)
+    }
+
+    /// Warnings about inputs accepted under [`Validation::Lenient`] (pyhf's
+    /// harmless leniencies), located; empty under [`Validation::Strict`].
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The total expected rate of every main bin at the suggested inits must
+    /// not be negative, and must be positive where a sample has a negative
+    /// nominal yield (accepted under [`Validation::Lenient`] on this condition).
+    fn check_nominal_rates(&self) -> Result<()> {
+        let rates = self.main_rates(&self.init, &self.inputs, true);
+        let mut b0 = 0;
+        for (cname, nb) in &self.channels {
+            let Some(ci) = self.ws.channels.iter().position(|c| &c.name == cname) else {
+                continue;
+            };
+            let c = &self.ws.channels[ci];
+            for b in 0..*nb {
+                let rate = rates[b0 + b];
+                let negative: Vec<&str> = c
+                    .samples
+                    .iter()
+                    .filter(|s| s.data[b] < 0.0)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                if rate > 0.0 || (rate == 0.0 && negative.is_empty()) {
+                    continue;
+                }
+                let note = if negative.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (samples with a negative nominal yield in this bin: {})",
+                        negative.join(", ")
+                    )
+                };
+                return Err(Error::Workspace {
+                    location: format!("channels[{ci}] ('{cname}') bin {b}"),
+                    message: format!(
+                        "the total expected rate at the nominal parameters (suggested inits) is {rate}; it must be positive{note}"
+                    ),
+                });
+            }
+            b0 += nb;
+        }
+        Ok(())
     }
 
     fn src_value<T: Scalar>(&self, s: &Src, inputs: &[T]) -> T {

@@ -41,7 +41,8 @@ pub struct Channel {
 pub struct Sample {
     /// Sample name, unique within its channel (shared across channels).
     pub name: String,
-    /// Nominal yields per bin (finite, >= 0).
+    /// Nominal yields per bin: finite; negative values (MC with negative
+    /// weights) only under [`Validation::Lenient`].
     pub data: Vec<f64>,
     /// Modifiers acting on this sample.
     pub modifiers: Vec<Modifier>,
@@ -204,6 +205,79 @@ pub struct ParameterConfig {
     pub sigmas: Option<Vec<f64>>,
     /// Hold every parameter of the set fixed (or float all).
     pub fixed: Option<bool>,
+}
+
+/// How strictly a workspace is checked.
+///
+/// Both modes reject everything that would make the model garbage (wrong bin
+/// counts, non-finite numbers, negative observations or uncertainties,
+/// duplicate names, bounds with lo > hi, inconsistent shared modifiers, ...).
+/// They differ only where pyhf is lenient and the leniency is harmless:
+/// [`Validation::Lenient`] (the default, as pyhf) accepts those inputs and
+/// reports each as a located [`Warning`]; [`Validation::Strict`] rejects them
+/// with a located error. The relaxed checks:
+///
+/// - a measurement's parameter configuration for a parameter the model does
+///   not have (ROOT's exporter writes `lumi` into every measurement): ignored;
+/// - negative nominal yields of a sample (MC with negative weights): accepted
+///   as long as the total expected rate of every bin they enter is positive
+///   at the nominal parameters (checked by [`Model::new`](super::Model::new),
+///   an error otherwise, in both modes);
+/// - an observation of a channel the workspace does not have: ignored;
+/// - a measurement whose POI is not a parameter of the model (a published
+///   background-only workspace, whose signal patch adds the POI): accepted;
+///   building a model for that measurement is still an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Validation {
+    /// Accept pyhf's harmless leniencies, with a warning each (default).
+    #[default]
+    Lenient,
+    /// Reject them: a located error instead of each warning.
+    Strict,
+}
+
+/// A located warning about an input accepted under [`Validation::Lenient`]
+/// (or about something the library could not check); displayed as
+/// `location: message`, like errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// JSON-path-like location, e.g. `measurements[0].config.parameters[0] ('lumi')`.
+    pub location: String,
+    /// What was accepted or ignored, and why it is harmless.
+    pub message: String,
+}
+
+impl Warning {
+    pub(crate) fn new(location: impl Into<String>, message: impl Into<String>) -> Warning {
+        Warning {
+            location: tidy_location(&location.into()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// A check that pyhf does not make: an error under [`Validation::Strict`],
+/// a warning (`message` plus `lenient_note`) under [`Validation::Lenient`].
+fn relaxed(
+    mode: Validation,
+    warnings: &mut Vec<Warning>,
+    location: impl Into<String>,
+    message: String,
+    lenient_note: &str,
+) -> Result<()> {
+    match mode {
+        Validation::Strict => Err(werr(location, message)),
+        Validation::Lenient => {
+            warnings.push(Warning::new(location, format!("{message}; {lenient_note}")));
+            Ok(())
+        }
+    }
 }
 
 fn werr(location: impl Into<String>, message: impl Into<String>) -> Error {
@@ -558,30 +632,38 @@ fn parameter_value(p: &ParameterConfig) -> Value {
 // ---------------------------------------------------------------- API
 
 impl Workspace {
-    /// Parses and validates a workspace from JSON text.
+    /// Parses and validates a workspace from JSON text
+    /// ([`Validation::Lenient`]; the warnings come from [`Workspace::validate`]).
     pub fn from_json_str(s: &str) -> Result<Workspace> {
+        Self::from_json_str_with(s, Validation::Lenient)
+    }
+
+    /// Parses and validates a workspace from JSON text with the given validation.
+    pub fn from_json_str_with(s: &str, validation: Validation) -> Result<Workspace> {
         let v: Value = serde_json::from_str(s).map_err(|source| Error::Json {
             context: "workspace".into(),
             source,
         })?;
-        Self::from_value(&v)
+        Self::from_value_with(&v, validation)
     }
 
-    /// Reads, parses and validates a workspace file.
+    /// Reads, parses and validates a workspace file ([`Validation::Lenient`]).
     pub fn from_path(path: &Path) -> Result<Workspace> {
-        let s = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let v: Value = serde_json::from_str(&s).map_err(|source| Error::Json {
-            context: path.display().to_string(),
-            source,
-        })?;
-        Self::from_value(&v)
+        Self::from_path_with(path, Validation::Lenient)
     }
 
-    /// Builds and validates a workspace from a parsed JSON value.
+    /// Reads, parses and validates a workspace file with the given validation.
+    pub fn from_path_with(path: &Path, validation: Validation) -> Result<Workspace> {
+        Self::from_value_with(&read_json(path)?, validation)
+    }
+
+    /// Builds and validates a workspace from a parsed JSON value ([`Validation::Lenient`]).
     pub fn from_value(v: &Value) -> Result<Workspace> {
+        Self::from_value_with(v, Validation::Lenient)
+    }
+
+    /// Builds and validates a workspace from a parsed JSON value with the given validation.
+    pub fn from_value_with(v: &Value, validation: Validation) -> Result<Workspace> {
         let m = as_object(
             v,
             "workspace",
@@ -609,7 +691,7 @@ impl Workspace {
             observations,
             version,
         };
-        ws.validate()?;
+        ws.validate_with(validation)?;
         Ok(ws)
     }
 
@@ -665,10 +747,20 @@ impl Workspace {
         serde_json::to_string_pretty(&self.to_value()).unwrap_or_default()
     }
 
-    /// Applies an RFC 6902 JSON patch (as `pyhf cls -p` does) and re-validates.
-    /// `label` names the patch in errors (e.g. its file name). On error the
-    /// workspace is left unchanged.
+    /// Applies an RFC 6902 JSON patch (as `pyhf cls -p` does) and re-validates
+    /// ([`Validation::Lenient`]). `label` names the patch in errors (e.g. its
+    /// file name). On error the workspace is left unchanged.
     pub fn apply_patch(&mut self, patch_json: &str, label: &str) -> Result<()> {
+        self.apply_patch_with(patch_json, label, Validation::Lenient)
+    }
+
+    /// [`Workspace::apply_patch`] with the given validation of the result.
+    pub fn apply_patch_with(
+        &mut self,
+        patch_json: &str,
+        label: &str,
+        validation: Validation,
+    ) -> Result<()> {
         let patch: json_patch::Patch =
             serde_json::from_str(patch_json).map_err(|e| Error::Patch {
                 patch: label.to_owned(),
@@ -679,14 +771,7 @@ impl Workspace {
             patch: label.to_owned(),
             message: e.to_string(),
         })?;
-        let ws = Workspace::from_value(&v).map_err(|e| match e {
-            Error::Workspace { location, message } => Error::Patch {
-                patch: label.to_owned(),
-                message: format!("the patched workspace is invalid: {location}: {message}"),
-            },
-            other => other,
-        })?;
-        *self = ws;
+        *self = patched_workspace(&v, label, validation)?;
         Ok(())
     }
 
@@ -719,8 +804,21 @@ impl Workspace {
     }
 
     /// Checks everything pyhf would reject (and a few things pyhf silently
-    /// mishandles), reporting the first problem with its location.
-    pub fn validate(&self) -> Result<()> {
+    /// mishandles), reporting the first problem with its location; returns
+    /// the warnings of [`Validation::Lenient`] (pyhf's harmless leniencies).
+    pub fn validate(&self) -> Result<Vec<Warning>> {
+        self.validate_with(Validation::Lenient)
+    }
+
+    /// [`Workspace::validate`] with the given validation: under
+    /// [`Validation::Strict`] every would-be warning is an error instead.
+    pub fn validate_with(&self, validation: Validation) -> Result<Vec<Warning>> {
+        let mut warnings = Vec::new();
+        self.validate_into(validation, &mut warnings)?;
+        Ok(warnings)
+    }
+
+    fn validate_into(&self, mode: Validation, warnings: &mut Vec<Warning>) -> Result<()> {
         if self.version != "1.0.0" {
             return Err(werr(
                 "version",
@@ -730,8 +828,8 @@ impl Workspace {
                 ),
             ));
         }
-        let pars = self.parameter_sets()?;
-        self.validate_observations()?;
+        let pars = self.parameter_sets(mode, warnings)?;
+        self.validate_observations(mode, warnings)?;
         if self.measurements.is_empty() {
             return Err(werr("measurements", "at least one measurement is required"));
         }
@@ -744,12 +842,12 @@ impl Workspace {
                     format!("duplicate measurement name (also measurements[{j}])"),
                 ));
             }
-            validate_measurement(m, &loc, &pars)?;
+            validate_measurement(m, &loc, &pars, mode, warnings)?;
         }
         Ok(())
     }
 
-    fn validate_observations(&self) -> Result<()> {
+    fn validate_observations(&self, mode: Validation, warnings: &mut Vec<Warning>) -> Result<()> {
         let nbins: HashMap<&str, usize> = self
             .channels
             .iter()
@@ -767,12 +865,16 @@ impl Workspace {
                     ),
                 ));
             }
-            let n = *nbins.get(o.name.as_str()).ok_or_else(|| {
-                werr(
+            let Some(&n) = nbins.get(o.name.as_str()) else {
+                relaxed(
+                    mode,
+                    warnings,
                     &loc,
                     format!("no channel named '{}' in the workspace", o.name),
-                )
-            })?;
+                    "the observation is ignored (as pyhf does)",
+                )?;
+                continue;
+            };
             if o.data.len() != n {
                 return Err(werr(
                     format!("{loc}.data"),
@@ -801,7 +903,11 @@ impl Workspace {
 
     /// The parameter sets the channels declare, keyed by name, after checking
     /// the channel/sample/modifier structure and the sharing rules.
-    pub(crate) fn parameter_sets(&self) -> Result<BTreeMap<String, ParSetDecl>> {
+    pub(crate) fn parameter_sets(
+        &self,
+        mode: Validation,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<BTreeMap<String, ParSetDecl>> {
         if self.channels.is_empty() {
             return Err(werr("channels", "at least one channel is required"));
         }
@@ -854,7 +960,22 @@ impl Workspace {
                         ),
                     ));
                 }
-                check_finite(&s.data, &format!("{sloc}.data"), "nominal yield", true)?;
+                let dloc = format!("{sloc}.data");
+                check_finite(&s.data, &dloc, "nominal yield", mode == Validation::Strict)?;
+                let negative: Vec<usize> = (0..nbins).filter(|&b| s.data[b] < 0.0).collect();
+                if let Some(&b0) = negative.first() {
+                    let more = match negative.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more bins)", n - 1),
+                    };
+                    warnings.push(Warning::new(
+                        format!("{dloc}[{b0}]"),
+                        format!(
+                            "negative nominal yield {}{more}; accepted (as pyhf does) because the total rate of each bin must be positive at the nominal parameters",
+                            s.data[b0]
+                        ),
+                    ));
+                }
                 let mut mod_seen = HashMap::new();
                 for (mi, m) in s.modifiers.iter().enumerate() {
                     let ty = m.modifier_type();
@@ -1028,16 +1149,19 @@ fn validate_measurement(
     m: &Measurement,
     loc: &str,
     pars: &BTreeMap<String, ParSetDecl>,
+    mode: Validation,
+    warnings: &mut Vec<Warning>,
 ) -> Result<()> {
     let poi = &m.config.poi;
     if !poi.is_empty() {
         match pars.get(poi) {
-            None => {
-                return Err(werr(
-                    format!("{loc}.config.poi"),
-                    format!("the POI '{poi}' is not a parameter of the model"),
-                ))
-            }
+            None => relaxed(
+                mode,
+                warnings,
+                format!("{loc}.config.poi"),
+                format!("the POI '{poi}' is not a parameter of the model"),
+                "accepted (as pyhf does) until a model is built for this measurement: a background-only workspace gets its POI from a signal patch",
+            )?,
             Some(d) if d.n_pars > 1 => {
                 return Err(werr(
                     format!("{loc}.config.poi"),
@@ -1057,15 +1181,19 @@ fn validate_measurement(
                 format!("duplicate parameter configuration (also parameters[{j}])"),
             ));
         }
-        let d = pars.get(&p.name).ok_or_else(|| {
-            werr(
+        let Some(d) = pars.get(&p.name) else {
+            relaxed(
+                mode,
+                warnings,
                 &ploc,
                 format!(
                     "configures '{}', which is not a parameter of the model",
                     p.name
                 ),
-            )
-        })?;
+                "the configuration is ignored (as pyhf does)",
+            )?;
+            continue;
+        };
         let n = d.n_pars;
         let ty = d.ty;
         let check_len = |k: &str, len: usize| -> Result<()> {
@@ -1166,6 +1294,34 @@ fn validate_measurement(
         }
     }
     Ok(())
+}
+
+/// Reads a JSON file into a value, with the path in errors.
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
+    let s = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&s).map_err(|source| Error::Json {
+        context: path.display().to_string(),
+        source,
+    })
+}
+
+/// A workspace from a patched JSON value; invalid results are reported as
+/// errors of the patch `label`.
+pub(crate) fn patched_workspace(
+    v: &Value,
+    label: &str,
+    validation: Validation,
+) -> Result<Workspace> {
+    Workspace::from_value_with(v, validation).map_err(|e| match e {
+        Error::Workspace { location, message } => Error::Patch {
+            patch: label.to_owned(),
+            message: format!("the patched workspace is invalid: {location}: {message}"),
+        },
+        other => other,
+    })
 }
 
 impl serde::Serialize for Workspace {
