@@ -287,7 +287,273 @@ fn cls_help_explains_every_option() {
         "--normsys-interp",
         "--histosys-interp",
         "--output-file",
+        "--strict",
+        "--patchset",
+        "--patch-name",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn example_value() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(example()).unwrap()).unwrap()
+}
+
+/// ROOT's exporter style: a `lumi` configuration but no lumi modifier. Runs
+/// with a located warning on stderr and the fit of the workspace without the
+/// configuration; `--strict` makes it the old error.
+#[test]
+fn lumi_config_without_lumi_modifier_warns_and_strict_rejects() {
+    let mut v = example_value();
+    for c in v["channels"].as_array_mut().unwrap() {
+        for s in c["samples"].as_array_mut().unwrap() {
+            s["modifiers"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["type"] != "lumi");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root_style = dir.path().join("root_style.json");
+    std::fs::write(&root_style, v.to_string()).unwrap();
+    let mut clean = v.clone();
+    clean["measurements"][0]["config"]["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p["name"] != "lumi");
+    let clean_path = dir.path().join("clean.json");
+    std::fs::write(&clean_path, clean.to_string()).unwrap();
+
+    let out = run(&["fit", root_style.to_str().unwrap()]);
+    let f = json_ok(&out);
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("warning: measurements[0].config.parameters[0] ('lumi'): configures 'lumi', which is not a parameter of the model"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out_clean = run(&["fit", clean_path.to_str().unwrap(), "--strict"]);
+    assert!(stderr_of(&out_clean).is_empty());
+    let g = json_ok(&out_clean);
+    assert_eq!(f["twice_nll"], g["twice_nll"]);
+    assert_eq!(f["mle_parameters"], g["mle_parameters"]);
+    assert!(f["mle_parameters"].get("lumi").is_none());
+    // every command that reads a workspace takes --strict
+    for cmd in ["cls", "fit", "significance", "upper-limit", "inspect"] {
+        let out = run(&[cmd, root_style.to_str().unwrap(), "--strict"]);
+        assert!(!out.status.success(), "{cmd}");
+        let err = stderr_of(&out);
+        assert!(
+            err.starts_with("error: measurements[0].config.parameters[0]")
+                && err.contains("not a parameter of the model"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn negative_yields_warn_or_fail_with_located_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |data: Value| {
+        let mut v = example_value();
+        v["channels"][1]["samples"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "negw", "data": data, "modifiers": []}));
+        let p = dir.path().join("neg.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    // CR (channels[1]) has ttbar + wjets in the hundreds: small negative yields are fine
+    let ok = with(serde_json::json!([-5.0, 2.0, -1.5]));
+    let out = run(&["cls", ok.to_str().unwrap()]);
+    let c = json_ok(&out);
+    assert!(c["CLs_obs"].as_f64().unwrap().is_finite());
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("warning: channels[1].samples[2].data[0] ('negw'): negative nominal yield -5 (and 1 more bins)"),
+        "{err}"
+    );
+    let out = run(&["cls", ok.to_str().unwrap(), "--strict"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with(
+            "error: channels[1].samples[2].data[0] ('negw'): nominal yield must be finite and >= 0"
+        ),
+        "{err}"
+    );
+    // a bin whose total rate is negative: located error in both modes
+    let bad = with(serde_json::json!([0.0, -1e4, 0.0]));
+    for extra in [None, Some("--strict")] {
+        let mut args = vec!["fit", bad.to_str().unwrap()];
+        args.extend(extra);
+        let out = run(&args);
+        assert!(!out.status.success());
+        let err = stderr_of(&out);
+        assert!(err.contains("error: channels[1]"), "{err}");
+        if extra.is_none() {
+            assert!(
+                err.contains("channels[1] ('CR') bin 1: the total expected rate"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// A patchset for examples/workspace.json: signal hypotheses as patches of
+/// the signal yields, with the example's digest as pyhf computes it.
+fn example_patchset(dir: &Path) -> (PathBuf, Value) {
+    let digest = anagrad::hf::patchset::workspace_digest(&example_value());
+    let sig = |k: f64| {
+        serde_json::json!([{"op": "replace", "path": "/channels/0/samples/0/data",
+                            "value": [2.1 * k, 5.3 * k, 9.8 * k, 6.2 * k]}])
+    };
+    let ps = serde_json::json!({
+        "metadata": {"description": "example signal grid", "references": {"hepdata": "ins0000000"},
+                     "digests": {"sha256": digest}, "labels": ["m", "scale"]},
+        "patches": [
+            {"metadata": {"name": "m300_x2", "values": [300, 2.0]}, "patch": sig(2.0)},
+            {"metadata": {"name": "m400_x05", "values": [400, 0.5]}, "patch": sig(0.5)}
+        ],
+        "version": "1.0.0"
+    });
+    let path = dir.join("patchset.json");
+    std::fs::write(&path, ps.to_string()).unwrap();
+    (path, ps)
+}
+
+#[test]
+fn patchset_equals_the_same_patch_and_combines_with_p() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ps, ps_json) = example_patchset(dir.path());
+    let ps = ps.to_str().unwrap();
+    let plain = dir.path().join("m400.patch.json");
+    std::fs::write(&plain, ps_json["patches"][1]["patch"].to_string()).unwrap();
+    let plain = plain.to_str().unwrap();
+    let data = dir.path().join("data.patch.json");
+    std::fs::write(
+        &data,
+        r#"[{"op": "replace", "path": "/observations/0/data/0", "value": 95.0}]"#,
+    )
+    .unwrap();
+    let data = data.to_str().unwrap();
+
+    let by_set = run(&["cls", ex, "--patchset", ps, "--patch-name", "m400_x05"]);
+    assert!(stderr_of(&by_set).is_empty(), "{}", stderr_of(&by_set));
+    let by_set = json_ok(&by_set);
+    let by_patch = json_ok(&run(&["cls", ex, "-p", plain]));
+    assert_eq!(by_set, by_patch);
+    let nominal = json_ok(&run(&["cls", ex]));
+    assert_ne!(by_set["CLs_obs"], nominal["CLs_obs"]);
+    // combined with -p (the patchset's patch first, as `pyhf patchset apply` then `-p`)
+    let both = json_ok(&run(&[
+        "fit",
+        ex,
+        "--patchset",
+        ps,
+        "--patch-name",
+        "m400_x05",
+        "-p",
+        data,
+    ]));
+    let both_plain = json_ok(&run(&["fit", ex, "-p", plain, "-p", data]));
+    assert_eq!(both, both_plain);
+    // `patchset apply` writes the same workspace
+    let applied = dir.path().join("applied.json");
+    let out = run(&[
+        "patchset",
+        "apply",
+        ex,
+        ps,
+        "--name",
+        "m400_x05",
+        "--output-file",
+        applied.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let from_file = json_ok(&run(&["cls", applied.to_str().unwrap()]));
+    assert_eq!(from_file, by_set);
+    // `patchset ls`
+    let out = run(&["patchset", "ls", ps]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("m  scale"), "{text}");
+    assert!(
+        text.contains("m300_x2") && text.contains("m400_x05"),
+        "{text}"
+    );
+    let j = json_ok(&run(&["patchset", "ls", ps, "--json"]));
+    assert_eq!(j["patches"][1]["name"], "m400_x05");
+    assert_eq!(j["labels"], serde_json::json!(["m", "scale"]));
+}
+
+#[test]
+fn patchset_errors_are_located() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ps, mut ps_json) = example_patchset(dir.path());
+    let ps = ps.to_str().unwrap();
+    // unknown patch name: the available ones are listed
+    let out = run(&["cls", ex, "--patchset", ps, "--patch-name", "m500"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("error: patch patchset ")
+            && err.contains("no patch named 'm500' (available: m300_x2, m400_x05)"),
+        "{err}"
+    );
+    // --patch-name needs --patchset and vice versa
+    assert!(!run(&["cls", ex, "--patch-name", "m300_x2"])
+        .status
+        .success());
+    assert!(!run(&["cls", ex, "--patchset", ps]).status.success());
+    // a different background-only workspace: digest mismatch
+    let other = dir.path().join("other.json");
+    let mut v = example_value();
+    v["observations"][0]["data"][0] = serde_json::json!(89);
+    std::fs::write(&other, v.to_string()).unwrap();
+    let out = run(&[
+        "cls",
+        other.to_str().unwrap(),
+        "--patchset",
+        ps,
+        "--patch-name",
+        "m300_x2",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("digests.sha256"),
+        "{}",
+        stderr_of(&out)
+    );
+    // a malformed patchset
+    ps_json["patches"][0]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("values");
+    let bad = dir.path().join("bad_ps.json");
+    std::fs::write(&bad, ps_json.to_string()).unwrap();
+    let out = run(&[
+        "fit",
+        ex,
+        "--patchset",
+        bad.to_str().unwrap(),
+        "--patch-name",
+        "m300_x2",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("bad_ps.json")
+            && err.contains("patches[0].metadata: missing required key 'values'"),
+        "{err}"
+    );
 }

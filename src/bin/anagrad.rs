@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
-use anagrad::hf::{InterpCode, Model, ModelOptions, Workspace};
+use anagrad::hf::{InterpCode, Model, ModelOptions, PatchSet, Validation, Warning, Workspace};
 use anagrad::infer::limits::linspace;
 use anagrad::infer::{
     fit, significance, upper_limit, upper_limit_scan, AsymptoticCalculator, FitOptions, FitSetup,
@@ -44,6 +44,9 @@ enum Command {
     UpperLimit(UpperLimitArgs),
     /// Summary of a workspace: channels, samples, modifiers, parameters, measurements.
     Inspect(InspectArgs),
+    /// pyhf patchsets (a signal patch per hypothesis, as published on HEPData):
+    /// list the patches, or write a workspace with one applied.
+    Patchset(PatchsetArgs),
     /// Gradient mean/std/bias/RMSE of a bKDE pipeline vs bandwidth.
     BandwidthStudy(anagrad::study::BandwidthStudyArgs),
     /// Train a summary statistic (and bin edges) end to end on an analysis
@@ -64,6 +67,20 @@ struct ModelArgs {
     /// the model; repeatable, applied in the order given.
     #[arg(short = 'p', long = "patch", value_name = "PATCH")]
     patches: Vec<PathBuf>,
+    /// pyhf patchset (e.g. a HEPData signal patchset for this background-only
+    /// workspace): apply its patch `--patch-name` first, like `pyhf patchset
+    /// apply` (its sha256 digest of the workspace is checked), then any `-p`.
+    #[arg(long, value_name = "PATCHSET", requires = "patch_name")]
+    patchset: Option<PathBuf>,
+    /// Name of the patch of `--patchset` to apply (`anagrad patchset ls PATCHSET` lists them).
+    #[arg(long, value_name = "NAME", requires = "patchset")]
+    patch_name: Option<String>,
+    /// Strict validation: inputs that pyhf accepts and anagrad by default
+    /// accepts with a warning (parameter configs for parameters the model does
+    /// not have, negative nominal yields, observations of unknown channels)
+    /// are errors.
+    #[arg(long)]
+    strict: bool,
     /// Interpolation code of normsys modifiers (pyhf's default: code4).
     #[arg(long, value_name = "CODE", value_parser = ["code1", "code4"], default_value = "code4")]
     normsys_interp: String,
@@ -133,8 +150,55 @@ struct InspectArgs {
     json: bool,
 }
 
-fn read_workspace(args: &ModelArgs) -> Result<Workspace> {
-    let mut ws = if args.workspace == "-" {
+#[derive(Args, Debug)]
+struct PatchsetArgs {
+    #[command(subcommand)]
+    command: PatchsetCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum PatchsetCommand {
+    /// List the patches: name and the values of the patchset's labels.
+    Ls {
+        /// pyhf patchset JSON file.
+        #[arg(value_name = "PATCHSET")]
+        patchset: PathBuf,
+        /// Print JSON (description, labels, digests, patches) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply one patch to the background-only workspace and print the
+    /// resulting workspace, like `pyhf patchset apply`.
+    Apply {
+        /// Background-only workspace; `-` reads it from standard input.
+        #[arg(value_name = "WORKSPACE")]
+        workspace: String,
+        /// pyhf patchset JSON file.
+        #[arg(value_name = "PATCHSET")]
+        patchset: PathBuf,
+        /// Name of the patch to apply.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Validate the result strictly (see `--strict` of `cls`).
+        #[arg(long)]
+        strict: bool,
+        /// Write the workspace to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output_file: Option<PathBuf>,
+    },
+}
+
+fn validation(strict: bool) -> Validation {
+    if strict {
+        Validation::Strict
+    } else {
+        Validation::Lenient
+    }
+}
+
+/// A workspace file (or standard input for `-`) as JSON, exactly as written.
+fn read_json(path: &str) -> Result<Value> {
+    let (text, label) = if path == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
@@ -142,16 +206,45 @@ fn read_workspace(args: &ModelArgs) -> Result<Workspace> {
                 path: "<stdin>".into(),
                 source: e,
             })?;
-        Workspace::from_json_str(&s)?
+        (s, "<stdin>".to_string())
     } else {
-        Workspace::from_path(std::path::Path::new(&args.workspace))?
+        let s = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_string(),
+            source: e,
+        })?;
+        (s, path.to_string())
+    };
+    serde_json::from_str(&text).map_err(|source| Error::Json {
+        context: label,
+        source,
+    })
+}
+
+fn print_warnings(warnings: &[Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// The workspace with the patchset's patch and the `-p` patches applied; the
+/// patchset's warnings (the model's come with the model) are printed.
+fn read_workspace(args: &ModelArgs) -> Result<Workspace> {
+    let mode = validation(args.strict);
+    let raw = read_json(&args.workspace)?;
+    let mut ws = match (&args.patchset, &args.patch_name) {
+        (Some(ps), Some(name)) => {
+            let (ws, warnings) = PatchSet::from_path(ps)?.apply_json(&raw, name, mode)?;
+            print_warnings(&warnings);
+            ws
+        }
+        _ => Workspace::from_value_with(&raw, mode)?,
     };
     for p in &args.patches {
         let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
             path: p.display().to_string(),
             source: e,
         })?;
-        ws.apply_patch(&text, &p.display().to_string())?;
+        ws.apply_patch_with(&text, &p.display().to_string(), mode)?;
     }
     Ok(ws)
 }
@@ -161,6 +254,7 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
         measurement: args.measurement.clone(),
         normsys_interp: args.normsys_interp.parse::<InterpCode>()?,
         histosys_interp: args.histosys_interp.parse::<InterpCode>()?,
+        validation: validation(args.strict),
         ..ModelOptions::default()
     })
 }
@@ -168,7 +262,82 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
 fn build(args: &ModelArgs) -> Result<(Workspace, Model)> {
     let ws = read_workspace(args)?;
     let model = Model::new(&ws, &model_options(args)?)?;
+    print_warnings(model.warnings());
     Ok((ws, model))
+}
+
+fn write_text(output_file: Option<&PathBuf>, text: &str) -> Result<()> {
+    match output_file {
+        Some(path) => std::fs::write(path, text).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        }),
+        None => {
+            let mut out = std::io::stdout().lock();
+            write!(out, "{text}").map_err(|e| Error::Io {
+                path: "<stdout>".into(),
+                source: e,
+            })
+        }
+    }
+}
+
+fn cmd_patchset(a: &PatchsetArgs) -> Result<()> {
+    match &a.command {
+        PatchsetCommand::Ls { patchset, json } => {
+            let ps = PatchSet::from_path(patchset)?;
+            if *json {
+                let out = json!({
+                    "name": ps.name,
+                    "description": ps.description,
+                    "references": ps.references,
+                    "digests": ps.digests,
+                    "labels": ps.labels,
+                    "patches": ps.patches.iter().map(|p| json!({"name": p.name, "values": p.values})).collect::<Vec<_>>(),
+                });
+                let text = serde_json::to_string_pretty(&out).map_err(|e| Error::Json {
+                    context: "output".into(),
+                    source: e,
+                })?;
+                return write_text(None, &(text + "\n"));
+            }
+            let show = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let w = ps
+                .patches
+                .iter()
+                .map(|p| p.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let mut t = format!("{:<w$}  {}\n", "name", ps.labels.join("  "));
+            for p in &ps.patches {
+                let vals: Vec<String> = p.values.iter().map(show).collect();
+                t += &format!("{:<w$}  {}\n", p.name, vals.join("  "));
+            }
+            write_text(None, &t)
+        }
+        PatchsetCommand::Apply {
+            workspace,
+            patchset,
+            name,
+            strict,
+            output_file,
+        } => {
+            let raw = read_json(workspace)?;
+            let ps = PatchSet::from_path(patchset)?;
+            let (_, warnings) = ps.apply_json(&raw, name, validation(*strict))?;
+            print_warnings(&warnings);
+            let v = ps.apply_value(&raw, name)?;
+            let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Json {
+                context: "output".into(),
+                source: e,
+            })?;
+            write_text(output_file.as_ref(), &(text + "\n"))
+        }
+    }
 }
 
 fn emit(args: &ModelArgs, v: &Value) -> Result<()> {
@@ -444,6 +613,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fit(a) => cmd_fit(&a),
         Command::UpperLimit(a) => cmd_upper_limit(&a),
         Command::Inspect(a) => cmd_inspect(&a),
+        Command::Patchset(a) => cmd_patchset(&a),
         Command::BandwidthStudy(a) => anagrad::study::run(&a),
         Command::Train(a) => anagrad::train::run_cli(&a),
     }
