@@ -208,7 +208,10 @@ pub fn delta<T: Scalar>(code: InterpCode, alpha: T, lo: T, nom: T, hi: T) -> T {
             } else if x >= -1.0 {
                 a * alpha * alpha + b * alpha
             } else {
-                (b - a * 2.0) * (alpha + 1.0)
+                // pyhf 0.7.6 (`alphasets + mask_off`): α (b − 2a), not the
+                // (α + 1)(b − 2a) that would be continuous; checked against
+                // pyhf's code2 interpolator (−3 at α = −2 below)
+                (b - a * 2.0) * alpha
             }
         }
         InterpCode::Code4p => {
@@ -268,9 +271,10 @@ mod tests {
         assert!(
             (delta::<f64>(InterpCode::Code2, 0.5, 8.0, 10.0, 13.0) - (0.125 + 1.25)).abs() < 1e-15
         );
-        // pyhf's code2 outside: (b + 2a)(α − 1)
+        // pyhf's code2 outside: (b + 2a)(α − 1) above, α (b − 2a) below
+        // (values from pyhf 0.7.6's interpolator: 3.5 and −3)
         assert!((delta::<f64>(InterpCode::Code2, 2.0, 8.0, 10.0, 13.0) - 3.5).abs() < 1e-15);
-        assert!((delta::<f64>(InterpCode::Code2, -2.0, 8.0, 10.0, 13.0) - (-1.5)).abs() < 1e-15);
+        assert!((delta::<f64>(InterpCode::Code2, -2.0, 8.0, 10.0, 13.0) - (-3.0)).abs() < 1e-15);
         // code4p: α(S + α A (15 + α²(−10 + 3α²))) inside, linear outside
         let (up, dn) = (3.0, 2.0);
         let (s, a) = (0.5 * (up + dn), 0.0625 * (up - dn));
