@@ -39,6 +39,12 @@ pub enum Error {
     /// A fit that did not converge; never returned as a silent result.
     #[error("fit did not converge ({context}): {message}")]
     FitFailed { context: String, message: String },
+    /// A fit whose global minimum is not unique to within a tolerance: two
+    /// distinct minima with (nearly) the same `-2 ln L`. Values at the
+    /// minimum are fine, but gradients through it are discontinuous there,
+    /// so the differentiable losses refuse to return one.
+    #[error("ambiguous minimum ({context}): {message}")]
+    AmbiguousMinimum { context: String, message: String },
     /// Invalid input to an event-level op (NaN data, bad edges, bandwidth ≤ 0, ...).
     #[error("{op}: {message}")]
     Op { op: &'static str, message: String },

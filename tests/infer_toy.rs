@@ -180,7 +180,7 @@ struct Objective<F: Fn(&[f64], &mut [f64], &mut [f64]) -> f64> {
     f: F,
 }
 
-impl<F: Fn(&[f64], &mut [f64], &mut [f64]) -> f64> Likelihood for Objective<F> {
+impl<F: Fn(&[f64], &mut [f64], &mut [f64]) -> f64 + Sync> Likelihood for Objective<F> {
     fn n_pars(&self) -> usize {
         self.n
     }

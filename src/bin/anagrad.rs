@@ -414,7 +414,17 @@ fn cmd_fit(a: &FitArgs) -> Result<()> {
         "twice_nll": r.twice_nll,
         "iterations": r.iterations,
         "projected_gradient_norm": r.grad_norm,
+        "starts": r.starts,
+        "minima_found": r.minima,
+        "runner_up_twice_nll": r.runner_up,
     });
+    if r.is_ambiguous(1e-6) {
+        eprintln!(
+            "warning: another minimum lies within 1e-6 of the best fit (twice_nll {} vs {:?}): \
+             the best-fit parameters are not unique",
+            r.twice_nll, r.runner_up
+        );
+    }
     emit(&a.model, &out)
 }
 

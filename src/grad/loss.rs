@@ -28,6 +28,13 @@
 //! code the fits use. Constants carry no derivative part, so only the seeded
 //! inputs cost extra.
 //!
+//! The fits are global (`infer::fit::minimize`), as the envelope theorem
+//! requires. Where a fit finds two distinct minima within
+//! [`AMBIGUITY_TOL`] of each other in `-2 ln L`, the loss's value is
+//! still defined but its gradient is not (it jumps between the branches), so
+//! evaluating with gradients fails with [`Error::AmbiguousMinimum`] instead of
+//! returning one branch's gradient.
+//!
 //! Hypothesis points follow neos/relaxed by default
 //! ([`AsimovSource::Nominal`]): the model's suggested initial parameters with
 //! the POI set (0 for the background-only Asimov data of CLs, 1 for the
@@ -40,10 +47,29 @@ use super::op::{host_inputs, scalar_loss};
 use super::template::{Instance, Target, Template};
 use crate::hf::Model;
 use crate::infer::asymptotics::normal_cdf;
-use crate::infer::fit::{fixed_poi_fit, minimize, FitOptions, FitResult, FitSetup};
+use crate::infer::fit::{fixed_poi_fit, minimize, minimize_local, FitOptions, FitResult, FitSetup};
 use crate::infer::teststat::{statistic_from_fits, TestStat};
 use crate::infer::Likelihood;
 use crate::{Error, Result};
+
+/// Relative `-2 ln L` gap (absolute below 1) under which two distinct
+/// minima of a fit make a gradient through it ill-defined.
+pub const AMBIGUITY_TOL: f64 = 1e-6;
+
+/// Fail if `fit` has a second minimum within [`AMBIGUITY_TOL`].
+fn unambiguous(fit: &FitResult, context: &str) -> Result<()> {
+    if fit.is_ambiguous(AMBIGUITY_TOL) {
+        return Err(Error::AmbiguousMinimum {
+            context: context.to_string(),
+            message: format!(
+                "{} distinct minima, the lowest two at -2 ln L = {} and {:?}: the gradient \
+                 through this fit is discontinuous here",
+                fit.minima, fit.twice_nll, fit.runner_up
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// Which loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -312,6 +338,9 @@ impl Loss {
         let obs = inst.observed_data();
         let setup = FitSetup::from_model(model);
         let cond = fixed_poi_fit(model, &obs, hyp_mu, &setup, None, &self.fit)?;
+        if with_grad {
+            unambiguous(&cond, "Asimov parameters: fit to the observed data")?;
+        }
         let pars_a = polish(model, &cond, &obs)?;
         let data = model.expected_data(&pars_a)?;
         check_positive(&data[..model.n_main()], hyp_mu)?;
@@ -382,11 +411,14 @@ impl Loss {
         let model = &inst.model;
         let poi = Self::poi(model)?;
         let setup = FitSetup::from_model(model);
-        let start = match source {
-            DataSource::Asimov(p) => Some(p),
-            DataSource::Observed => None,
+        // On Asimov data every term is minimal at the generating parameters:
+        // a global minimum, so one local fit from there suffices.
+        let free = match source {
+            DataSource::Asimov(p) => {
+                minimize_local(model, data, &setup, Some(p), &self.fit, "free fit")?
+            }
+            DataSource::Observed => minimize(model, data, &setup, None, &self.fit, "free fit")?,
         };
-        let free = minimize(model, data, &setup, start, &self.fit, "free fit")?;
         let fixed = fixed_poi_fit(model, data, test_mu, &setup, Some(&free.pars), &self.fit)?;
         let q = statistic_from_fits(stat, test_mu, &fixed, &free, poi);
         if !with_grad {
@@ -396,6 +428,8 @@ impl Loss {
         if q == 0.0 {
             return Ok((q, Some(vec![0.0; inst.targets.len()]), None));
         }
+        unambiguous(&free, "free fit")?;
+        unambiguous(&fixed, &format!("fit with the POI fixed at {test_mu}"))?;
         let p_fixed = polish(model, &fixed, data)?;
         let p_free = polish(model, &free, data)?;
         let grad = directional(inst, |u, obs_main| {

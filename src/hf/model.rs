@@ -203,6 +203,8 @@ pub struct Model {
     lg_cache: LgCache,
     /// Warnings of the workspace validation ([`Model::warnings`]).
     warnings: Vec<Warning>,
+    /// [`Model::nonconvex_starts`], computed on first use.
+    nonconvex: std::sync::OnceLock<Vec<(usize, Vec<f64>)>>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -250,21 +252,62 @@ fn lgamma_rest<T: Scalar>(n: T) -> T {
     d * p0 + d * d * (p1 * 0.5) + d * d * d * (p2 / 6.0)
 }
 
-/// n·ln λ − λ without the lgamma term (pyhf's `xlogy(n, λ) − λ`), and −∞
-/// where the Poisson term is undefined: λ < 0 (pyhf returns a finite, ever
+/// The Poisson log-term relative to its data-only part: for n > 0,
+/// `n·ln(λ/n) − (λ − n)` = (n·ln λ − λ) − (n·ln n − n), written as
+/// `n·(ln1p(δ) − δ)` with `δ = (λ − n)/n` so that it keeps full relative
+/// precision when n and λ are large and close (shapesys τ of 10¹¹ in
+/// published likelihoods: the plain form loses 10⁻³ of `twice_nll` to
+/// cancellation, more than a fit's tolerance); the data-only part goes into
+/// [`stirling_rest`]. For n = 0 it is pyhf's `xlogy(0, λ) − λ = −λ`.
+///
+/// −∞ where the Poisson term is undefined: λ < 0 (pyhf returns a finite, ever
 /// larger value for λ < 0 at n = 0) or λ = 0 with n > 0. `twice_nll` is then
 /// +∞, which the fitter treats as a rejected step, so fits never step to a
 /// non-positive rate in a bin with events, nor to a negative one anywhere.
 #[inline]
 fn pois_core<T: Scalar>(n: T, lam: T) -> T {
     let l = lam.re();
-    if l > 0.0 {
-        n * lam.ln() - lam
-    } else if l == 0.0 && n.re() == 0.0 {
+    if n.re() > 0.0 {
+        if l > 0.0 {
+            let d = lam - n;
+            let delta = d / n;
+            n * (delta.ln_1p() - delta)
+        } else {
+            T::from(f64::NEG_INFINITY)
+        }
+    } else if l >= 0.0 {
         -lam
     } else {
         T::from(f64::NEG_INFINITY)
     }
+}
+
+/// The data-only part of the Poisson term that [`pois_core`] leaves out:
+/// `ln Γ(n+1) − n·ln n + n` for n > 0 (Stirling's series for large n, where
+/// the difference would cancel), `ln Γ(n+1)` for n = 0.
+fn stirling_rest(n: f64) -> f64 {
+    if n <= 0.0 {
+        return ln_gamma(n + 1.0);
+    }
+    if n < 30.0 {
+        return ln_gamma(n + 1.0) - n * n.ln() + n;
+    }
+    // ln Γ(n+1) = n ln n − n + ½ ln(2πn) + Σ B_2k / (2k(2k−1) n^(2k−1))
+    let r = 1.0 / n;
+    let r2 = r * r;
+    0.5 * (LN_2PI + n.ln())
+        + r * (1.0 / 12.0
+            - r2 * (1.0 / 360.0 - r2 * (1.0 / 1260.0 - r2 * (1.0 / 1680.0 - r2 / 1188.0))))
+}
+
+/// The derivative part of `n·ln n − n` around n.re() (n > 0), for duals.
+fn nlogn_rest<T: Scalar>(n: T) -> T {
+    let n0 = n.re();
+    if n0 <= 0.0 {
+        return T::from(0.0);
+    }
+    let k = |x: T| x * x.ln() - x;
+    k(n) - T::from(n0 * n0.ln() - n0)
 }
 
 /// (workspace channel, sample, modifier) indices.
@@ -722,6 +765,7 @@ impl Model {
             max_active,
             lg_cache: LgCache::default(),
             warnings,
+            nonconvex: std::sync::OnceLock::new(),
         };
         model.width_cache = model
             .constraints
@@ -956,39 +1000,160 @@ impl Model {
         }
     }
 
-    fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Vec<T> {
+    /// The product of a term's scalar factors (normfactors, lumi, normsys).
+    #[inline]
+    fn term_scale<T: Scalar>(&self, t: &Term, pars: &[T], inputs: &[T], cached: bool) -> T {
+        let mut scale = T::from(1.0);
+        for m in &t.scalars {
+            scale *= match m {
+                Mult::Scalar(p) => pars[*p],
+                Mult::Norm { par, lo, hi, k } => {
+                    self.norm_factor((*par, *lo, *hi, *k), pars, inputs, cached)
+                }
+            };
+        }
+        scale
+    }
+
+    /// A term's rate in its local bin `b`, given its [`Model::term_scale`].
+    #[inline]
+    fn term_bin<T: Scalar>(&self, t: &Term, b: usize, scale: T, pars: &[T], inputs: &[T]) -> T {
         let hcode = self.opts.histosys_interp;
+        let nom = inputs[t.nom + b];
+        let mut r = nom;
+        for h in &t.hists {
+            r += histosys::delta(hcode, pars[h.par], inputs[h.lo + b], nom, inputs[h.hi + b]);
+        }
+        r *= scale;
+        for &p in &t.perbin {
+            r *= pars[p + b];
+        }
+        r
+    }
+
+    fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Vec<T> {
         let mut lam = vec![T::from(0.0); self.n_main];
         for t in &self.terms {
-            let mut scale = T::from(1.0);
-            for m in &t.scalars {
-                scale *= match m {
-                    Mult::Scalar(p) => pars[*p],
-                    Mult::Norm { par, lo, hi, k } => {
-                        self.norm_factor((*par, *lo, *hi, *k), pars, inputs, cached)
-                    }
-                };
-            }
+            let scale = self.term_scale(t, pars, inputs, cached);
             for b in 0..t.nbins {
-                let nom = inputs[t.nom + b];
-                let mut r = nom;
-                for h in &t.hists {
-                    r += histosys::delta(
-                        hcode,
-                        pars[h.par],
-                        inputs[h.lo + b],
-                        nom,
-                        inputs[h.hi + b],
-                    );
-                }
-                r *= scale;
-                for &p in &t.perbin {
-                    r *= pars[p + b];
-                }
-                lam[t.bin0 + b] += r;
+                lam[t.bin0 + b] += self.term_bin(t, b, scale, pars, inputs);
             }
         }
         lam
+    }
+
+    /// Interpolated parameters (histosys, normsys) along which `twice_nll`
+    /// may have several local minima: in some main bin the expected rate,
+    /// as a function of that parameter alone (the others at their suggested
+    /// inits, all samples of the bin summed), is not monotonic — same-side
+    /// or one-sided variations, the quadratic terms of codes 2/4/4p
+    /// overturning the linear one, samples pulled in opposite directions —
+    /// or has a kink at α = 0 (codes 0 and 1 with asymmetric variations), or
+    /// jumps (pyhf's code 2 at |α| = 1). Along every other parameter the
+    /// Poisson and constraint terms are convex in the rates, so the fitter
+    /// (`infer::fit::minimize`) starts from both sides of 0 only for these.
+    pub fn nonconvex_parameters(&self) -> Vec<usize> {
+        self.nonconvex_starts().iter().map(|(p, _)| *p).collect()
+    }
+
+    /// [`Model::nonconvex_parameters`] with the values each is started from:
+    /// ±1, and also ±2 where the rate jumps at |α| = 1 (a local fit cannot
+    /// cross the jump). Computed once per model.
+    pub fn nonconvex_starts(&self) -> &[(usize, Vec<f64>)] {
+        self.nonconvex.get_or_init(|| self.detect_nonconvex())
+    }
+
+    fn detect_nonconvex(&self) -> Vec<(usize, Vec<f64>)> {
+        use num_dual::Dual64;
+        // Beyond |α| = 1 every code is linear or exponential in α: one point
+        // per side fixes the sign of the slope there; inside, a grid that
+        // resolves the sixth-order polynomials, and both sides of the kink.
+        const INNER: usize = 40;
+        const JUMP: f64 = 1.0 + 1e-9;
+        let mut grid: Vec<f64> = vec![-4.0, -1.5, -JUMP, -1e-9, 1e-9, JUMP, 1.5, 4.0];
+        // not α = 0 itself: the piecewise codes take one side's branch there
+        // and duals of |α| a made-up slope
+        grid.extend(
+            (0..=INNER)
+                .filter(|&k| 2 * k != INNER)
+                .map(|k| -1.0 + 2.0 * k as f64 / INNER as f64),
+        );
+        grid.sort_by(f64::total_cmp);
+        let mut by_par: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (ti, t) in self.terms.iter().enumerate() {
+            let pars = t
+                .hists
+                .iter()
+                .map(|h| h.par)
+                .chain(t.scalars.iter().filter_map(|m| match m {
+                    Mult::Norm { par, .. } => Some(*par),
+                    Mult::Scalar(_) => None,
+                }));
+            for p in pars {
+                let v = by_par.entry(p).or_default();
+                if v.last() != Some(&ti) {
+                    v.push(ti);
+                }
+            }
+        }
+        let inputs: Vec<Dual64> = self.inputs.iter().map(|&x| Dual64::from(x)).collect();
+        let mut out = Vec::new();
+        for (p, terms) in by_par {
+            let (lo, hi) = self.bounds[p];
+            let pts: Vec<f64> = grid
+                .iter()
+                .copied()
+                .filter(|&a| a >= lo && a <= hi)
+                .collect();
+            if pts.len() < 2 {
+                continue;
+            }
+            // value and slope of each touched bin's total rate at every grid point
+            let mut curves: BTreeMap<usize, Vec<Dual64>> = BTreeMap::new();
+            let mut pars: Vec<Dual64> = self.init.iter().map(|&x| Dual64::from(x)).collect();
+            for (j, &a) in pts.iter().enumerate() {
+                pars[p] = Dual64::from(a).derivative();
+                for &ti in &terms {
+                    let t = &self.terms[ti];
+                    let scale = self.term_scale(t, &pars, &inputs, false);
+                    for b in 0..t.nbins {
+                        let r = self.term_bin(t, b, scale, &pars, &inputs);
+                        curves
+                            .entry(t.bin0 + b)
+                            .or_insert_with(|| vec![Dual64::from(0.0); pts.len()])[j] += r;
+                    }
+                }
+            }
+            let at = |a: f64| pts.iter().position(|&x| x == a).filter(|&k| k > 0);
+            let (kink, jumps) = (at(1e-9), [at(-1.0), at(JUMP)]);
+            let (mut flagged, mut jumped) = (false, false);
+            for c in curves.values() {
+                let d: Vec<f64> = c.iter().map(|x| x.eps).collect();
+                let big = d.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+                if big == 0.0 {
+                    continue;
+                }
+                let tol = 1e-6 * big;
+                let non_monotone = d.iter().any(|&x| x > tol) && d.iter().any(|&x| x < -tol);
+                let kinked = kink.is_some_and(|k| (d[k] - d[k - 1]).abs() > tol);
+                // pyhf's code 2 jumps in value at |α| = 1
+                let jump = jumps
+                    .iter()
+                    .flatten()
+                    .any(|&k| (c[k].re - c[k - 1].re).abs() > 1e-9 * c[k].re.abs().max(1.0));
+                flagged |= non_monotone || kinked || jump;
+                jumped |= jump;
+            }
+            if flagged {
+                let starts = if jumped {
+                    vec![-2.0, -1.0, 1.0, 2.0]
+                } else {
+                    vec![-1.0, 1.0]
+                };
+                out.push((p, starts));
+            }
+        }
+        out
     }
 
     /// Expected data (main bins in pyhf channel order, then the auxiliary
@@ -1014,7 +1179,8 @@ impl Model {
         Ok(out)
     }
 
-    /// Σ lgamma(n+1) over the main bins and the Poisson auxiliary data (cached).
+    /// Σ [`stirling_rest`] over the main bins and the Poisson auxiliary data
+    /// (cached): the data-only part of the Poisson terms.
     fn lgamma_sum(&self, data: &[f64]) -> f64 {
         if let Ok(g) = self.lg_cache.0.try_lock() {
             if let Some((d, s)) = g.as_ref() {
@@ -1025,11 +1191,11 @@ impl Model {
         }
         let mut s = 0.0;
         for &n in &data[..self.n_main] {
-            s += ln_gamma(n + 1.0);
+            s += stirling_rest(n);
         }
         for c in &self.constraints {
             if c.poisson {
-                s += ln_gamma(data[self.n_main + c.aux] + 1.0);
+                s += stirling_rest(data[self.n_main + c.aux]);
             }
         }
         if let Ok(mut g) = self.lg_cache.0.try_lock() {
@@ -1072,17 +1238,18 @@ impl Model {
                 ll -= z * z * 0.5 + w.ln() + 0.5 * LN_2PI;
             }
         }
-        // lgamma(n+1): the value from the (cached) f64 sum, derivative parts per datum.
+        // The data-only part: the value from the (cached) f64 sum, derivative
+        // parts per datum (of lgamma(n+1), less those of n ln n − n).
         let re: Vec<f64> = data.iter().map(|x| x.re()).collect();
         let mut lg = T::from(self.lgamma_sum(&re));
         if TypeId::of::<T>() != TypeId::of::<f64>() {
-            for &n in &data[..self.n_main] {
-                lg += lgamma_rest(n);
-            }
-            for c in &self.constraints {
-                if c.poisson {
-                    lg += lgamma_rest(data[self.n_main + c.aux]);
-                }
+            let aux = self
+                .constraints
+                .iter()
+                .filter(|c| c.poisson)
+                .map(|c| data[self.n_main + c.aux]);
+            for n in data[..self.n_main].iter().copied().chain(aux) {
+                lg += lgamma_rest(n) - nlogn_rest(n);
             }
         }
         ll -= lg;
@@ -1309,6 +1476,9 @@ impl Likelihood for Model {
     }
     fn expected_data(&self, pars: &[f64]) -> Result<Vec<f64>> {
         self.expected_impl(pars, &self.inputs, true)
+    }
+    fn nonconvex_pars(&self) -> Vec<(usize, Vec<f64>)> {
+        self.nonconvex_starts().to_vec()
     }
 }
 

@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::fit::{fit, fixed_poi_fit, minimize, FitOptions, FitResult, FitSetup};
+use super::fit::{fit, fixed_poi_fit, minimize_local, FitOptions, FitResult, FitSetup};
 use super::teststat::{statistic, statistic_from_fits, TestStat};
 use super::Likelihood;
 use crate::{Error, Result};
@@ -205,8 +205,10 @@ impl<'a, L: Likelihood + ?Sized> AsymptoticCalculator<'a, L> {
                 model.n_data()
             )));
         }
-        // the Asimov data is maximised at its generating parameters (up to bounds)
-        let free_fit_asimov = minimize(
+        // Every term of the Asimov likelihood is minimal at the generating
+        // parameters, so that point is a global minimum: one local fit from
+        // it suffices (it only polishes to the criterion).
+        let free_fit_asimov = minimize_local(
             model,
             &asimov_data,
             &setup,

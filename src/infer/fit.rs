@@ -14,6 +14,30 @@
 //! does not reach this within the iteration budget returns
 //! [`Error::FitFailed`]; an unconverged point is never returned.
 //!
+//! **Global minima.** HistFactory likelihoods are not always convex: a
+//! histosys or normsys whose variations lie on the same side of the nominal
+//! in some bin, the quadratic terms of the smooth interpolation codes, or a
+//! modifier shared by samples pulled in opposite directions can give
+//! `twice_nll` several local minima, and a local method converges to whichever
+//! basin it starts in. [`minimize`] therefore asks the model which parameters
+//! can do this ([`Likelihood::nonconvex_pars`]; for `hf::Model` the
+//! parameters along which some bin's rate is non-monotonic or has a kink) and,
+//! when there are any, also starts from each side of 0 for each of them (and
+//! from all of them on one side together), then re-starts from the best point
+//! with each such parameter moved to the other side until nothing lower is
+//! found. The lowest converged minimum wins; [`FitResult::minima`] says how
+//! many distinct minima were found and [`FitResult::runner_up`] how far the
+//! next one lies, so callers whose result would jump between branches (the
+//! gradients of `grad`) can refuse nearly degenerate minima. Models with no
+//! such parameter (pyhf's benchmark models, shapesys/staterror/normfactor
+//! only) keep a single start.
+//!
+//! At the floating-point floor (parameters whose curvature is so large that
+//! roundoff in the rates alone leaves a gradient above the tolerance), a
+//! point where no descent step exists is also accepted when the Newton
+//! decrement `gᵀH⁻¹g` is below the squared tolerance (the same criterion in
+//! the Hessian's metric; see `at_noise_floor`).
+//!
 //! **Kinks.** pyhf's interpolation codes 0 (histosys) and 1 (normsys) are not
 //! differentiable at α = 0, and minima can sit exactly there. When Newton
 //! steps stall next to 0, such parameters are pinned at 0, the rest is
@@ -155,6 +179,14 @@ pub struct FitResult {
     /// Exact Hessian of `twice_nll` at `pars` (`n × n`, row-major); empty
     /// after [`FitResult::release_hessian`].
     pub hessian: Vec<f64>,
+    /// Number of starting points the fit was run from (1 for models without
+    /// non-convex parameters; see the module docs).
+    pub starts: usize,
+    /// Number of distinct converged local minima found from those starts
+    /// (this one included).
+    pub minima: usize,
+    /// `twice_nll` of the lowest *other* distinct minimum found, if any.
+    pub runner_up: Option<f64>,
 }
 
 impl Drop for FitResult {
@@ -164,6 +196,15 @@ impl Drop for FitResult {
 }
 
 impl FitResult {
+    /// Whether another distinct minimum lies within `tol` of this one in
+    /// `twice_nll`: then an infinitesimal change of the inputs can move the
+    /// global minimum to another branch, and quantities at the minimum (and
+    /// their gradients) are discontinuous there.
+    pub fn is_ambiguous(&self, tol: f64) -> bool {
+        self.runner_up
+            .is_some_and(|r| r - self.twice_nll <= tol * self.twice_nll.abs().max(1.0))
+    }
+
     /// Drop the stored Hessian (recycling its memory for later fits); the
     /// covariance is then no longer available.
     pub fn release_hessian(&mut self) {
@@ -293,10 +334,12 @@ fn newton<L: Likelihood + ?Sized>(
     let mut lambda: f64 = 0.0;
     let mut gn;
     let mut iter = 0;
+    let mut stuck = false;
     loop {
         gn = projected(&x, &g, setup, &free, &mut active);
         let tol = gtol * f.abs().max(1.0);
-        if gn <= tol {
+        let stalling = stuck || iter >= budget || (detect_stall && iter >= 12 && lambda >= 1e-2);
+        if gn <= tol || (stalling && at_noise_floor(&h, &g, n, &free, &active, tol)) {
             return Ok(Outcome::Converged(FitResult {
                 pars: x,
                 twice_nll: f,
@@ -305,6 +348,19 @@ fn newton<L: Likelihood + ?Sized>(
                 fixed: setup.fixed.clone(),
                 kinks: Vec::new(),
                 hessian: h,
+                starts: 1,
+                minima: 1,
+                runner_up: None,
+            }));
+        }
+        if stuck {
+            give_buffer(h);
+            return Ok(Outcome::Stalled(Stall {
+                x,
+                iterations: iter,
+                message: format!(
+                    "no descent step found at iteration {iter} (projected gradient {gn:.3e}, -2 ln L {f})"
+                ),
             }));
         }
         if iter >= budget {
@@ -409,17 +465,39 @@ fn newton<L: Likelihood + ?Sized>(
             break;
         }
         iter += 1;
-        if !accepted {
-            give_buffer(h);
-            return Ok(Outcome::Stalled(Stall {
-                x,
-                iterations: iter,
-                message: format!(
-                    "no descent step found at iteration {iter} (projected gradient {gn:.3e}, -2 ln L {f})"
-                ),
-            }));
-        }
+        // without a step, x is unchanged: the top of the loop decides
+        // between the noise floor and a stall
+        stuck = !accepted;
     }
+}
+
+/// Whether a point where Newton steps make no more progress is a minimum to
+/// the precision of `-2 ln L`: the Hessian over the free parameters off
+/// their bounds is positive definite and the Newton decrement `gᵀH⁻¹g`
+/// (what a full step would gain) is below `tol²` — the gradient criterion
+/// measured in the Hessian's metric. Parameters with enormous curvature
+/// (shapesys τ of 10¹¹ in some published likelihoods) keep a gradient of
+/// 10⁻⁵ from roundoff in λ alone, while their step is 10⁻¹⁶ of their value.
+fn at_noise_floor(
+    h: &[f64],
+    g: &[f64],
+    n: usize,
+    free: &[usize],
+    active: &[bool],
+    tol: f64,
+) -> bool {
+    let inact: Vec<usize> = free.iter().copied().filter(|&i| !active[i]).collect();
+    if inact.is_empty() {
+        return false;
+    }
+    let pattern = Pattern::analyse(h, n, &inact);
+    let Some(factor) = Factor::new(&pattern, h, n, &inact, &vec![0.0; inact.len()]) else {
+        return false;
+    };
+    let rhs: Vec<f64> = inact.iter().map(|&i| g[i]).collect();
+    let d = factor.solve(&rhs);
+    let dec: f64 = rhs.iter().zip(&d).map(|(a, b)| a * b).sum();
+    dec.is_finite() && dec >= 0.0 && dec <= tol * tol
 }
 
 /// Parameters within this distance of 0 are kink candidates.
@@ -489,15 +567,22 @@ fn kink_fit<L: Likelihood + ?Sized>(
         }
         model.twice_nll_grad_hess(&side, data, &mut g, &mut h)?;
         let right: Vec<f64> = pins.iter().map(|&i| g[i]).collect();
+        let curv_r: Vec<f64> = pins.iter().map(|&i| h[i * n + i]).collect();
         for &i in &pins {
             side[i] = -KINK_EPS;
         }
         model.twice_nll_grad_hess(&side, data, &mut g, &mut h)?;
         let left: Vec<f64> = pins.iter().map(|&i| g[i]).collect();
-        let ok: Vec<bool> = right
-            .iter()
-            .zip(&left)
-            .map(|(&r, &l)| r >= -tol && l <= tol)
+        let curv_l: Vec<f64> = pins.iter().map(|&i| h[i * n + i]).collect();
+        // First order: the one-sided derivatives bracket zero. Where they
+        // are both ~0 there is no real kink, and a point with negative
+        // curvature along the pin is a maximum or saddle (a start on a
+        // symmetry axis stalls there too), not a minimum.
+        let ok: Vec<bool> = (0..pins.len())
+            .map(|k| {
+                let (r, l) = (right[k], left[k]);
+                r >= -tol && l <= tol && (r - l > tol || (curv_r[k] >= 0.0 && curv_l[k] >= 0.0))
+            })
             .collect();
         if ok.iter().all(|&b| b) {
             let mut res = r;
@@ -517,15 +602,17 @@ fn kink_fit<L: Likelihood + ?Sized>(
     Ok(None)
 }
 
-/// Minimise `twice_nll(·, data)` subject to the setup's bounds and fixed
-/// parameters, starting from `start` (or `setup.init`); free starting values
-/// are clamped into their bounds. `context` names the fit in error messages.
+/// Minimise `twice_nll(·, data)` from the one start `start` (or
+/// `setup.init`) with the local projected Newton method; free starting values
+/// are clamped into their bounds. Use it only where the minimum is known to
+/// be global (e.g. the free fit to an Asimov data set, whose every term is
+/// minimal at the generating parameters); otherwise call [`minimize`].
 ///
 /// If the Newton iteration stalls near parameters at 0 (pyhf interpolation
 /// codes 0 and 1 are not differentiable there), the point is certified as a
 /// nonsmooth minimum by one-sided derivatives instead (see
 /// [`FitResult::kinks`]); otherwise the fit fails with [`Error::FitFailed`].
-pub fn minimize<L: Likelihood + ?Sized>(
+pub fn minimize_local<L: Likelihood + ?Sized>(
     model: &L,
     data: &[f64],
     setup: &FitSetup,
@@ -600,6 +687,246 @@ pub fn minimize<L: Likelihood + ?Sized>(
             return Err(failed(context, stall.message));
         }
         x = stall.x;
+    }
+}
+
+/// Two minima closer than this (relative `twice_nll`, and max-norm of the
+/// parameters) are the same minimum.
+const SAME_F: f64 = 1e-9;
+const SAME_X: f64 = 1e-4;
+
+/// The global minimum of `twice_nll(·, data)` subject to the setup's bounds
+/// and fixed parameters: the local fit from `start` (or `setup.init`), and,
+/// if the model has non-convex parameters that are free here, the fits from
+/// the starts described in the module docs; the lowest converged minimum is
+/// returned with [`FitResult::starts`], [`FitResult::minima`] and
+/// [`FitResult::runner_up`] filled in. Fails only if no start converges.
+/// `context` names the fit in error messages.
+pub fn minimize<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    start: Option<&[f64]>,
+    opts: &FitOptions,
+    context: &str,
+) -> Result<FitResult> {
+    let cands: Vec<(usize, Vec<f64>)> = model
+        .nonconvex_pars()
+        .into_iter()
+        .filter(|(i, _)| *i < setup.fixed.len() && !setup.fixed[*i])
+        .filter(|(i, _)| setup.bounds[*i].0 < 0.0 && setup.bounds[*i].1 > 0.0)
+        .collect();
+    let first = minimize_local(model, data, setup, start, opts, context);
+    if cands.is_empty() {
+        return first;
+    }
+    // argument errors are not a matter of starting points
+    if let Err(e @ Error::InvalidInput(_)) = first {
+        return Err(e);
+    }
+    let base: Vec<f64> = match start {
+        Some(s) => s.to_vec(),
+        None => setup.init.clone(),
+    };
+    let side = |x: &mut Vec<f64>, i: usize, v: f64| {
+        let (lo, hi) = setup.bounds[i];
+        x[i] = v.clamp(lo, hi);
+    };
+    // Starts that do not depend on the first minimum: the suggested inits
+    // (when warm-started elsewhere) and all candidates on one side together.
+    let mut batch: Vec<Vec<f64>> = Vec::new();
+    if start.is_some() {
+        batch.push(setup.init.clone());
+    }
+    if cands.len() > 1 {
+        for sign in [1.0, -1.0] {
+            let mut x = base.clone();
+            for (i, _) in &cands {
+                side(&mut x, *i, sign);
+            }
+            batch.push(x);
+        }
+    }
+    // Each candidate at each of its start values (±1; also ±2 beyond a
+    // jump), the others at the start: one start in each side's basin.
+    // (Minima can also lie on the same side at different distances — a
+    // same-side variation's dip — hence fixed values, not a mirror image.)
+    for (i, values) in &cands {
+        for &v in values {
+            let mut x = base.clone();
+            side(&mut x, *i, v);
+            batch.push(x);
+        }
+    }
+    let mut search = Search {
+        minima: Vec::new(),
+        best: None,
+        tried: vec![base],
+        failure: None,
+    };
+    let mut last = first.as_ref().map_or(f64::INFINITY, |r| r.twice_nll);
+    search.add(first, setup);
+    // When a start found a lower minimum, the same from there: its other
+    // coordinates can open basins that the first ones did not (these fits
+    // are short, starting next to a minimum). Until nothing lower is found.
+    for _round in 0..4 {
+        search.run_batch(
+            model,
+            data,
+            setup,
+            std::mem::take(&mut batch),
+            opts,
+            context,
+        );
+        let Some(best) = search.best.as_ref() else {
+            break;
+        };
+        if best.twice_nll >= last - SAME_F * last.abs().max(1.0) {
+            break;
+        }
+        last = best.twice_nll;
+        let x0 = best.pars.clone();
+        for (i, values) in &cands {
+            for &v in values {
+                if (x0[*i] - v).abs() > 0.5 {
+                    let mut x = x0.clone();
+                    side(&mut x, *i, v);
+                    batch.push(x);
+                }
+            }
+        }
+    }
+    let n_starts = search.tried.len();
+    let Search {
+        minima,
+        best,
+        failure,
+        ..
+    } = search;
+    let Some(mut best) = best else {
+        return Err(failure.unwrap_or_else(|| failed(context, "no start converged".into())));
+    };
+    best.starts = n_starts;
+    best.minima = minima.len().max(1);
+    best.runner_up = minima
+        .iter()
+        .filter(|(f, x)| !same_minimum(best.twice_nll, &best.pars, *f, x))
+        .map(|(f, _)| *f)
+        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.min(f))));
+    Ok(best)
+}
+
+/// Whether the Hessian of a converged fit is not positive semi-definite
+/// (to roundoff) over the parameters that are free, inside their bounds and
+/// not at a kink: then the point is a saddle, not a minimum.
+fn is_saddle(r: &FitResult, setup: &FitSetup) -> bool {
+    let n = r.pars.len();
+    if r.hessian.len() != n * n {
+        return false;
+    }
+    let inner: Vec<usize> = (0..n)
+        .filter(|&i| !r.fixed[i] && !r.kinks.contains(&i))
+        .filter(|&i| r.pars[i] > setup.bounds[i].0 && r.pars[i] < setup.bounds[i].1)
+        .collect();
+    let m = inner.len();
+    if m == 0 {
+        return false;
+    }
+    let diag = inner
+        .iter()
+        .map(|&i| r.hessian[i * n + i].abs())
+        .sum::<f64>()
+        / m as f64;
+    let pattern = Pattern::analyse(&r.hessian, n, &inner);
+    Factor::new(
+        &pattern,
+        &r.hessian,
+        n,
+        &inner,
+        &vec![1e-9 * diag.max(1e-300); m],
+    )
+    .is_none()
+}
+
+fn same_minimum(f1: f64, x1: &[f64], f2: f64, x2: &[f64]) -> bool {
+    let df = (f1 - f2).abs() <= SAME_F * f1.abs().max(1.0);
+    let dx = x1
+        .iter()
+        .zip(x2)
+        .all(|(a, b)| (a - b).abs() <= SAME_X * a.abs().max(1.0));
+    df && dx
+}
+
+/// The state of a multi-start search.
+struct Search {
+    /// `(twice_nll, pars)` of each distinct minimum found.
+    minima: Vec<(f64, Vec<f64>)>,
+    best: Option<FitResult>,
+    /// Starting points already used (a repeated start is skipped).
+    tried: Vec<Vec<f64>>,
+    /// The first failure, reported if no start converges.
+    failure: Option<Error>,
+}
+
+impl Search {
+    /// Local fits from the new starts of `xs` (in parallel), added in order
+    /// so that the outcome does not depend on the number of threads.
+    fn run_batch<L: Likelihood + ?Sized>(
+        &mut self,
+        model: &L,
+        data: &[f64],
+        setup: &FitSetup,
+        xs: Vec<Vec<f64>>,
+        opts: &FitOptions,
+        context: &str,
+    ) {
+        use rayon::prelude::*;
+        let mut fresh: Vec<Vec<f64>> = Vec::new();
+        for x in xs {
+            if !self.tried.contains(&x) && !fresh.contains(&x) {
+                fresh.push(x);
+            }
+        }
+        let results: Vec<Result<FitResult>> = fresh
+            .par_iter()
+            .map(|x| minimize_local(model, data, setup, Some(x), opts, context))
+            .collect();
+        for (x, r) in fresh.into_iter().zip(results) {
+            self.tried.push(x);
+            self.add(r, setup);
+        }
+    }
+
+    fn add(&mut self, r: Result<FitResult>, setup: &FitSetup) {
+        let mut r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                self.failure.get_or_insert(e);
+                return;
+            }
+        };
+        // A start on a symmetry axis (e.g. α = 0 of a variation symmetric in
+        // α) has zero gradient: "converged" there is a saddle, not a minimum.
+        if is_saddle(&r, setup) {
+            if self.best.is_none() && self.failure.is_none() {
+                self.failure = Some(failed(
+                    "global fit",
+                    format!("stopped at a saddle point (-2 ln L = {})", r.twice_nll),
+                ));
+            }
+            return;
+        }
+        if !self
+            .minima
+            .iter()
+            .any(|(f, x)| same_minimum(r.twice_nll, &r.pars, *f, x))
+        {
+            self.minima.push((r.twice_nll, r.pars.clone()));
+        }
+        match &self.best {
+            Some(b) if b.twice_nll <= r.twice_nll => r.release_hessian(),
+            _ => self.best = Some(r),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub mod teststat;
 pub use asymptotics::{
     hypotest, normal_cdf, significance, AsymptoticCalculator, HypotestResult, SignificanceResult,
 };
-pub use fit::{fit, fixed_poi_fit, minimize, FitOptions, FitResult, FitSetup};
+pub use fit::{fit, fixed_poi_fit, minimize, minimize_local, FitOptions, FitResult, FitSetup};
 pub use limits::{upper_limit, upper_limit_scan, LimitOptions, UpperLimitResult};
 pub use teststat::{test_statistic, TestStat, TestStatValue};
 
@@ -25,7 +25,10 @@ use crate::Result;
 /// the main-channel bins (channels in pyhf order, concatenated) followed by the
 /// auxiliary data, and the objective is `twice_nll = -2 ln L` (pyhf's
 /// `-2 * model.logpdf(pars, data)`), constraint terms included.
-pub trait Likelihood {
+///
+/// `Sync`, because the global fit runs its local fits from several starting
+/// points in parallel.
+pub trait Likelihood: Sync {
     /// Number of (scalar) parameters.
     fn n_pars(&self) -> usize;
     /// Parameter sets in order: `(name, first index, length)`, e.g.
@@ -60,4 +63,12 @@ pub trait Likelihood {
     /// Expected data (main bins followed by aux data) at `pars`: the Asimov
     /// dataset for those parameter values.
     fn expected_data(&self, pars: &[f64]) -> Result<Vec<f64>>;
+    /// Parameters along which `twice_nll` may have several local minima
+    /// (see `hf::Model::nonconvex_parameters`), each with the values to start
+    /// it from (e.g. `[-1.0, 1.0]`). The fitter starts from each of them and
+    /// keeps the lowest minimum; a model that returns none (the default) is
+    /// fitted from one start.
+    fn nonconvex_pars(&self) -> Vec<(usize, Vec<f64>)> {
+        Vec::new()
+    }
 }
