@@ -22,6 +22,24 @@ the largest relative difference of CLs_obs/CLs_exp between the three tools.
     python3 -m venv /work/venv-infer
     /work/venv-infer/bin/pip install "pyhf==0.7.6" "nextstat==0.10.1"
     /work/venv-infer/bin/python benches/cli_timing.py
+
+Global fits (issue 10), before/after on these convex models (no parameter is
+non-convex, so one start as before), 2026-12-06, same machine back to back, median
+CPU ms (user + sys) of 30 runs, `--no-pyhf`; load average ~5 from other jobs, so
+wall times are noisy:
+
+| bins | before (630a575) | after | NextStat CLI (same runs) |
+|---:|---:|---:|---:|
+| 1 | 1.27 | 1.37 | 2.55 - 2.73 |
+| 10 | 1.35 | 1.32 | 2.67 - 3.05 |
+| 50 | 1.66 | 1.61 | 3.24 - 3.29 |
+| 100 | 2.02 | 1.90 | 3.99 - 4.16 |
+| 200 | 2.76 | 2.66 | 6.37 - 6.65 |
+| 500 | 6.14 | 6.56 | 12.51 - 13.08 |
+
+Unchanged within noise (a second pair of runs gave 200 bins 2.62 / 2.63 ms and 500
+bins 6.26 / 6.18 ms); anagrad stays ahead of NextStat's CLI at every size (1.8-2.5x
+in wall time).
 """
 
 import argparse
