@@ -12,7 +12,7 @@
 use anagrad::grad::{AsimovSource, InputSel, Loss, LossKind, Template};
 use anagrad::hf::{InterpCode, Model, ModelOptions, Workspace};
 use anagrad::infer::{
-    fit, fixed_poi_fit, minimize_local, AsymptoticCalculator, FitOptions, FitSetup, Likelihood,
+    fit, fixed_poi_fit, hypotest, minimize_local, FitOptions, FitResult, FitSetup, Likelihood,
     TestStat,
 };
 use anagrad::Error;
@@ -36,6 +36,17 @@ fn model(ws: &Workspace, histosys: InterpCode) -> Model {
         ..ModelOptions::default()
     };
     Model::new(ws, &opts).unwrap()
+}
+
+/// The maximum-likelihood fit to the observed data with the suggested setup.
+fn mle(m: &Model) -> FitResult {
+    fit(
+        m,
+        &m.observed_data(),
+        &FitSetup::from_model(m),
+        &FitOptions::default(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -97,13 +108,7 @@ fn issue_workspace_finds_the_lower_of_two_minima_in_every_code() {
 fn code0_global_minimum_is_the_issues_value() {
     // pyhf 0.7.6 found this minimum (issue 10); anagrad stopped at 15.0894.
     let m = model(&issue_workspace(), InterpCode::Code0);
-    let r = fit(
-        &m,
-        &m.observed_data(),
-        &FitSetup::from_model(&m),
-        &FitOptions::default(),
-    )
-    .unwrap();
+    let r = mle(&m);
     assert!((r.twice_nll - 15.0078).abs() < 1e-4, "{}", r.twice_nll);
     let jes = m.par_index("jes").unwrap();
     let mu = m.poi_index().unwrap();
@@ -131,13 +136,7 @@ fn convex_models_keep_a_single_start() {
     .unwrap();
     let m = Model::new(&ws, &ModelOptions::default()).unwrap();
     assert!(m.nonconvex_parameters().is_empty());
-    let r = fit(
-        &m,
-        &m.observed_data(),
-        &FitSetup::from_model(&m),
-        &FitOptions::default(),
-    )
-    .unwrap();
+    let r = mle(&m);
     assert_eq!((r.starts, r.minima, r.runner_up), (1, 1, None));
     // the same asymmetric histosys in code0 has a kink at 0: flagged
     let m0 = model(&ws, InterpCode::Code0);
@@ -199,13 +198,7 @@ fn degenerate_minima_are_reported_and_losses_refuse_their_gradient() {
     };
     let m = Model::new(&ws, &opts).unwrap();
     let sym = m.par_index("sym").unwrap();
-    let r = fit(
-        &m,
-        &m.observed_data(),
-        &FitSetup::from_model(&m),
-        &FitOptions::default(),
-    )
-    .unwrap();
+    let r = mle(&m);
     assert!(r.pars[sym].abs() > 0.1, "{:?}", r.pars);
     // α = 0 is a stationary point (a maximum along α): a local fit started
     // there must not report it as a minimum
@@ -263,15 +256,14 @@ fn observed_cls_loss_on_the_issue_workspace_is_global_and_differentiable() {
             ..ModelOptions::default()
         };
         let m = Model::new(&ws, &opts).unwrap();
-        let calc = AsymptoticCalculator::new(
+        let h = hypotest(
             &m,
             &m.observed_data(),
-            FitSetup::from_model(&m),
-            FitOptions::default(),
+            1.0,
             TestStat::QmuTilde,
+            &FitOptions::default(),
         )
         .unwrap();
-        let h = calc.hypotest(1.0).unwrap();
         let template = Template::from_workspace(&ws, &opts)
             .unwrap()
             .with_input(InputSel::nominal("sr", "sig"))
