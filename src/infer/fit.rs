@@ -887,13 +887,17 @@ impl Search {
                 fresh.push(x);
             }
         }
-        let results: Vec<Result<FitResult>> = fresh
-            .par_iter()
-            .map(|x| minimize_local(model, data, setup, Some(x), opts, context))
-            .collect();
-        for (x, r) in fresh.into_iter().zip(results) {
-            self.tried.push(x);
-            self.add(r, setup);
+        // in chunks, so that at most a few n × n Hessians are alive at once
+        let chunk = 2 * rayon::current_num_threads().max(1);
+        for xs in fresh.chunks(chunk) {
+            let results: Vec<Result<FitResult>> = xs
+                .par_iter()
+                .map(|x| minimize_local(model, data, setup, Some(x), opts, context))
+                .collect();
+            for (x, r) in xs.iter().zip(results) {
+                self.tried.push(x.clone());
+                self.add(r, setup);
+            }
         }
     }
 
