@@ -46,6 +46,7 @@ VENV=$ROOT/.venv-cuda
 CUDA_TARGET=${CARGO_TARGET_DIR:-$ROOT/target/cuda}
 STUBS=$CUDA_TARGET/stubs
 BIN=$ROOT/.gpu-check/bin
+RUNBIN=/tmp/gpu-check-bin
 
 log() { echo "[gpu-check $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -105,15 +106,23 @@ build() {
     cargo build --release --features cuda -j "$jobs" --bin anagrad --example gpu_check
     cargo test --release --features cuda -j "$jobs" --test ops_cuda --no-run 2>&1 |
         tee "$CUDA_TARGET/ops_cuda_build.log"
+    # stripped they are 50-60 MB each (candle's PTX and sm_90a kernels), xz makes
+    # them 6-8 MB: the device tool carries at most 64 MiB with the working tree
+    rm -rf "$BIN"
     mkdir -p "$BIN"
-    strip -o "$BIN/anagrad" "$CUDA_TARGET/release/anagrad"
-    strip -o "$BIN/gpu_check" "$CUDA_TARGET/release/examples/gpu_check"
     local t
-    t=$(grep -oE '[^ (]*/release/deps/ops_cuda-[0-9a-f]+' "$CUDA_TARGET/ops_cuda_build.log" | tail -n1)
-    [[ -n $t ]] && strip -o "$BIN/ops_cuda" "$t"
-    git rev-parse HEAD >"$BIN/COMMIT"
-    git status --short -- src examples tests >>"$BIN/COMMIT" || true
+    t=$(grep -oE '[^ (]*/release/deps/ops_cuda-[0-9a-f]+' "$CUDA_TARGET/ops_cuda_build.log" | tail -n1 || true)
+    local f
+    for f in "$CUDA_TARGET/release/anagrad" "$CUDA_TARGET/release/examples/gpu_check" ${t:+"$t"}; do
+        local name
+        name=$(basename "$f")
+        name=${name%%-*}
+        strip -o "$BIN/$name" "$f"
+        xz -T0 -6 -f "$BIN/$name"
+    done
+    { git rev-parse HEAD; git status --short -- src examples tests; } >"$BIN/COMMIT" || true
     du -sh "$BIN"/*
+    log "built; carry .gpu-check to the GPU machine"
 }
 
 # the CUDA runtime libraries on the GPU machine: ours if built here, else the
@@ -151,19 +160,36 @@ EOF
 run() {
     local out=${OUT:-$ROOT/out/gpu-check}
     mkdir -p "$out"
-    [[ -x $BIN/gpu_check ]] || { log "$BIN/gpu_check missing: run 'scripts/gpu-check.sh build' first (and carry .gpu-check)"; exit 1; }
+    [[ -f $BIN/gpu_check.xz ]] || { log "$BIN/gpu_check.xz missing: run 'scripts/gpu-check.sh build' first (and carry .gpu-check)"; exit 1; }
+    mkdir -p "$RUNBIN"
+    local f
+    for f in "$BIN"/*.xz; do
+        local dst
+        dst=$RUNBIN/$(basename "$f" .xz)
+        if command -v xz >/dev/null; then
+            xz -dc "$f" >"$dst"
+        else
+            python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "$dst"
+        fi
+        chmod +x "$dst"
+    done
     runtime_env
     nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv || true
-    (cat "$BIN/COMMIT" 2>/dev/null; ldd "$BIN/gpu_check") >&2 || true
+    (cat "$BIN/COMMIT" 2>/dev/null; ldd "$RUNBIN/gpu_check") >&2 || true
     local rc=0
     # the main program writes summary.json, bkde.json, losses.json, train.json, step.json
     set -o pipefail
-    timeout "${GPU_CHECK_TIMEOUT:-420}" "$BIN/gpu_check" --device cuda --out "$out" \
-        --anagrad "$BIN/anagrad" --work /tmp/gpu-check-work 2>&1 | tee "$out/gpu_check_log.txt" || rc=$?
+    timeout "${GPU_CHECK_TIMEOUT:-420}" "$RUNBIN/gpu_check" --device cuda --out "$out" \
+        --anagrad "$RUNBIN/anagrad" --work /tmp/gpu-check-work 2>&1 | tee "$out/gpu_check_log.txt" || rc=$?
     log "gpu_check exit $rc"
-    if [[ -x $BIN/ops_cuda && ${SKIP_OPS_TEST:-0} != 1 ]]; then
+    if [[ ! -f $out/summary.json ]]; then
+        # the program did not get far enough to write its summary (e.g. a library failed to load)
+        printf '{"issue": 15, "parity_pass": false, "error": "gpu_check exited %s before writing its summary; see gpu_check_log.txt", "nvidia_smi": "%s"}\n' \
+            "$rc" "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)" >"$out/summary.json"
+    fi
+    if [[ -x $RUNBIN/ops_cuda && ${SKIP_OPS_TEST:-0} != 1 ]]; then
         # tests/ops_cuda.rs (several samples, Fold, unweighted, bad input), its own timeout
-        (cd "$ROOT" && timeout 120 "$BIN/ops_cuda" --test-threads 1 --nocapture) \
+        (cd "$ROOT" && timeout 120 "$RUNBIN/ops_cuda" --test-threads 1 --nocapture) \
             >"$out/ops_cuda_test.txt" 2>&1 && log "ops_cuda tests passed" ||
             { log "ops_cuda tests FAILED (see ops_cuda_test.txt)"; [[ $rc != 0 ]] || rc=3; }
     fi
