@@ -98,7 +98,7 @@ impl Report {
     fn rel(&mut self, case: &str, quantity: &str, got: f64, want: f64, tol: f64) {
         self.checked += 1;
         let rel = (got - want).abs() / want.abs().max(1e-300);
-        if !(rel <= tol) {
+        if rel.is_nan() || rel > tol {
             self.rows.push(Row {
                 case: case.to_string(),
                 quantity: quantity.to_string(),
