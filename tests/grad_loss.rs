@@ -103,6 +103,7 @@ fn sel_of(s: &InputSlice) -> InputSel {
         InputKind::NormLo => InputSel::norm_lo(&s.channel, &s.sample, &m),
         InputKind::NormHi => InputSel::norm_hi(&s.channel, &s.sample, &m),
         InputKind::Uncertainty => InputSel::uncertainty(&s.channel, &s.sample, &m),
+        InputKind::TransferMc => InputSel::transfer_mc(&s.channel, &s.sample, &m),
     }
 }
 

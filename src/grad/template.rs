@@ -48,6 +48,12 @@ pub enum InputSel {
         sample: String,
         modifier: String,
     },
+    /// transferfactor TF_MC, one per bin.
+    TransferMc {
+        channel: String,
+        sample: String,
+        modifier: String,
+    },
     /// Observed main data of `channel`.
     Observed { channel: String },
 }
@@ -100,6 +106,14 @@ impl InputSel {
             modifier: modifier.into(),
         }
     }
+    /// TF_MC of a transferfactor (one per bin).
+    pub fn transfer_mc(channel: &str, sample: &str, modifier: &str) -> Self {
+        InputSel::TransferMc {
+            channel: channel.into(),
+            sample: sample.into(),
+            modifier: modifier.into(),
+        }
+    }
     /// Observed main data of a channel.
     pub fn observed(channel: &str) -> Self {
         InputSel::Observed {
@@ -137,6 +151,11 @@ impl InputSel {
                 sample,
                 modifier,
             } => format!("uncertainties of '{modifier}' on '{sample}' in '{channel}'"),
+            InputSel::TransferMc {
+                channel,
+                sample,
+                modifier,
+            } => format!("TF_MC of transferfactor '{modifier}' on '{sample}' in '{channel}'"),
             InputSel::Observed { channel } => format!("observed data of '{channel}'"),
         }
     }
@@ -310,6 +329,11 @@ impl Template {
                 sample,
                 modifier,
             } => (channel, sample, Some(modifier), InputKind::Uncertainty),
+            InputSel::TransferMc {
+                channel,
+                sample,
+                modifier,
+            } => (channel, sample, Some(modifier), InputKind::TransferMc),
         };
         let hit = self.model.input_layout().iter().find(|s| {
             &s.channel == channel

@@ -17,7 +17,9 @@ use std::sync::Mutex;
 use num_dual::Dual2_64;
 
 use super::interp::{self, InterpCode, Scalar};
-use super::modifiers::{self, histosys, normsys, shapesys, staterror, ConstraintType};
+use super::modifiers::{
+    self, histosys, logshapefactor, normsys, shapesys, staterror, ConstraintType,
+};
 use super::spec::{ModifierData, ModifierType, Validation, Warning, Workspace};
 use crate::infer::Likelihood;
 use crate::{Error, Result};
@@ -67,6 +69,8 @@ pub enum InputKind {
     NormHi,
     /// shapesys / staterror absolute uncertainties.
     Uncertainty,
+    /// transferfactor TF_MC per bin.
+    TransferMc,
 }
 
 /// One contiguous slice of the template vector [`Model::inputs`].
@@ -124,6 +128,21 @@ struct Hist {
     hi: usize,
 }
 
+/// A transfer factor on one term: `mc_b · η_b` or `mc_b · exp(η_b)` with
+/// `η_b = a_b + Σ_k w_bk p_k` (rows in [`Model::tf_rows`]).
+#[derive(Debug, Clone)]
+struct Tf {
+    /// First parameter.
+    par: usize,
+    /// Number of parameters.
+    k: usize,
+    /// Offset of the term's first row (`k + 1` numbers per bin) in `tf_rows`.
+    row0: usize,
+    /// Input offset of TF_MC.
+    mc: Option<usize>,
+    exp: bool,
+}
+
 /// One sample in one channel.
 #[derive(Debug, Clone)]
 struct Term {
@@ -134,6 +153,9 @@ struct Term {
     /// First parameter index of per-bin factors (shapefactor, shapesys, staterror).
     perbin: Vec<usize>,
     hists: Vec<Hist>,
+    /// logshapefactors: (first parameter, offset of the per-bin log-slopes in `log_coef`).
+    logs: Vec<(usize, usize)>,
+    tfs: Vec<Tf>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +216,10 @@ pub struct Model {
     width_cache: Vec<f64>,
     /// Code-4 coefficients of each normsys (term, modifier) at the stored inputs.
     code4_cache: Vec<[f64; 6]>,
+    /// Affine rows of the transfer factors ([`Tf`]).
+    tf_rows: Vec<f64>,
+    /// Log-slopes `c_b` of the logshapefactors (factor `exp(c_b θ_b)`).
+    log_coef: Vec<f64>,
     /// Per main bin: (term, local bin) entries and the sorted active parameters.
     bin_ptr: Vec<usize>,
     bin_entries: Vec<(u32, u32)>,
@@ -477,6 +503,12 @@ impl Model {
                             let o = push(u, tag, InputKind::Uncertainty);
                             mod_off.insert((ci, si, mi), o);
                         }
+                        ModifierData::TransferFactor(t) => {
+                            if let Some(mc) = &t.mc {
+                                let o = push(mc, tag, InputKind::TransferMc);
+                                mod_off.insert((ci, si, mi), o);
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -507,7 +539,19 @@ impl Model {
             let mut p_fixed = vec![false; n];
             let mut widths: Vec<Src> = vec![Src::Const(1.0); n];
             let mut aux: Vec<Src> = vec![Src::Const(d.aux.unwrap_or(f64::NAN)); n];
+            let mut constraint = d.constraint;
             match ty {
+                ModifierType::TransferFactor => {
+                    if let ModifierData::TransferFactor(t) = &decl.data {
+                        p_init = t.inits();
+                        p_bounds = t.bounds();
+                        if t.constraint.is_some() {
+                            // Decorrelated unit Gaussians N(0 | z, 1).
+                            constraint = ConstraintType::Normal;
+                            aux = vec![Src::Const(0.0); n];
+                        }
+                    }
+                }
                 ModifierType::ShapeSys => {
                     let &(ci, si, mi) = shapesys_at
                         .get(name)
@@ -578,19 +622,19 @@ impl Model {
                     widths = v.iter().map(|&x| Src::Const(x)).collect();
                 }
             }
-            if d.constraint != ConstraintType::Unconstrained {
+            if constraint != ConstraintType::Unconstrained {
                 for b in 0..n {
                     constraints.push(Constraint {
                         par: offset + b,
                         aux: n_aux + b,
-                        poisson: d.constraint == ConstraintType::Poisson,
+                        poisson: constraint == ConstraintType::Poisson,
                         width: widths[b].clone(),
                         default_aux: aux[b].clone(),
                     });
                 }
                 n_aux += n;
             }
-            let is_scalar = !ty.is_binned();
+            let is_scalar = !ty.is_binned() && *ty != ModifierType::TransferFactor;
             if is_scalar {
                 par_names.push(name.clone());
             } else {
@@ -612,6 +656,8 @@ impl Model {
         // Terms: one per (channel, sample), channels in pyhf order.
         let mut terms = Vec::new();
         let mut code4_cache = Vec::new();
+        let mut tf_rows = Vec::new();
+        let mut log_coef = Vec::new();
         for &ci in &chan_order {
             let c = &ws.channels[ci];
             let bin0 = chan_offset[&c.name];
@@ -625,6 +671,8 @@ impl Model {
                     scalars: vec![],
                     perbin: vec![],
                     hists: vec![],
+                    logs: vec![],
+                    tfs: vec![],
                 };
                 for (mi, m) in s.modifiers.iter().enumerate() {
                     let p = par_index[&m.name];
@@ -671,6 +719,40 @@ impl Model {
                                 .copied()
                                 .ok_or_else(|| invalid("internal: staterror channel offset"))?;
                             t.perbin.push(off);
+                        }
+                        ModifierData::LogShapeFactor(n0) => {
+                            t.logs.push((p, log_coef.len()));
+                            log_coef.extend(n0.iter().map(|&x| logshapefactor::log_step(x)));
+                        }
+                        ModifierData::TransferFactor(spec) => {
+                            let mloc = || {
+                                format!(
+                                    "channels[{ci}].samples[{si}].modifiers[{mi}] (transferfactor '{}')",
+                                    m.name
+                                )
+                            };
+                            let coords =
+                                c.coordinates
+                                    .as_ref()
+                                    .map(|co| co.scaled())
+                                    .ok_or_else(|| Error::Workspace {
+                                        location: mloc(),
+                                        message: "the channel has no bin coordinates".into(),
+                                    })?;
+                            let rows =
+                                spec.affine_rows(&coords).ok_or_else(|| Error::Workspace {
+                                    location: mloc(),
+                                    message: "the constraint's covariance is not positive definite"
+                                        .into(),
+                                })?;
+                            t.tfs.push(Tf {
+                                par: p,
+                                k: spec.n_coefficients(),
+                                row0: tf_rows.len(),
+                                mc: spec.mc.as_ref().map(|_| mod_off[&(ci, si, mi)]),
+                                exp: spec.form == super::modifiers::transfer::Form::Exp,
+                            });
+                            tf_rows.extend(rows);
                         }
                     }
                 }
@@ -727,6 +809,10 @@ impl Model {
                 }
                 act.extend(t.perbin.iter().map(|&p| (p + i as usize) as u32));
                 act.extend(t.hists.iter().map(|h| h.par as u32));
+                act.extend(t.logs.iter().map(|&(p, _)| (p + i as usize) as u32));
+                for tf in &t.tfs {
+                    act.extend((tf.par..tf.par + tf.k).map(|p| p as u32));
+                }
             }
             act.sort_unstable();
             act.dedup();
@@ -758,6 +844,8 @@ impl Model {
             observed: Vec::new(),
             width_cache: Vec::new(),
             code4_cache,
+            tf_rows,
+            log_coef,
             bin_ptr,
             bin_entries,
             act_ptr,
@@ -1028,7 +1116,30 @@ impl Model {
         for &p in &t.perbin {
             r *= pars[p + b];
         }
+        for &(p, c) in &t.logs {
+            r *= (pars[p + b] * self.log_coef[c + b]).exp();
+        }
+        for tf in &t.tfs {
+            r *= self.tf_value(tf, b, pars, inputs);
+        }
         r
+    }
+
+    /// A transfer factor's value in local bin `b`.
+    #[inline]
+    fn tf_value<T: Scalar>(&self, tf: &Tf, b: usize, pars: &[T], inputs: &[T]) -> T {
+        let row = &self.tf_rows[tf.row0 + b * (tf.k + 1)..tf.row0 + (b + 1) * (tf.k + 1)];
+        let mut eta = T::from(row[0]);
+        for (j, &w) in row[1..].iter().enumerate() {
+            if w != 0.0 {
+                eta += pars[tf.par + j] * w;
+            }
+        }
+        let f = if tf.exp { eta.exp() } else { eta };
+        match tf.mc {
+            Some(o) => f * inputs[o + b],
+            None => f,
+        }
     }
 
     fn main_rates<T: Scalar>(&self, pars: &[T], inputs: &[T], cached: bool) -> Vec<T> {
@@ -1270,6 +1381,69 @@ impl Model {
         }
     }
 
+    /// Multiplies a term's rate `rate` in local bin `i`, with its local
+    /// gradient `g` and Hessian `h` (`kk` active parameters), by a transfer
+    /// factor (product rule; the factor's own Hessian is `T w wᵀ` for the
+    /// exp form, zero for the linear one). Returns the new rate.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_tf_d2(
+        &self,
+        tf: &Tf,
+        i: usize,
+        pars: &[f64],
+        rate: f64,
+        local_of: &[u32],
+        kk: usize,
+        g: &mut [f64],
+        h: &mut [f64],
+    ) -> f64 {
+        let row = &self.tf_rows[tf.row0 + i * (tf.k + 1)..tf.row0 + (i + 1) * (tf.k + 1)];
+        let w = &row[1..];
+        let mut eta = row[0];
+        for (j, &wj) in w.iter().enumerate() {
+            eta += pars[tf.par + j] * wj;
+        }
+        let mc = tf.mc.map_or(1.0, |o| self.inputs[o + i]);
+        // T and dT/dp_j = s·w_j.
+        let (tv, s) = if tf.exp {
+            let e = eta.exp() * mc;
+            (e, e)
+        } else {
+            (eta * mc, mc)
+        };
+        for x in h[..kk * kk].iter_mut() {
+            *x *= tv;
+        }
+        for (j, &wj) in w.iter().enumerate() {
+            if wj == 0.0 {
+                continue;
+            }
+            let lj = local_of[tf.par + j] as usize;
+            let gj = s * wj;
+            for m in 0..kk {
+                let v = gj * g[m];
+                h[lj * kk + m] += v;
+                h[m * kk + lj] += v;
+            }
+            if tf.exp {
+                for (l, &wl) in w.iter().enumerate() {
+                    if wl != 0.0 {
+                        h[lj * kk + local_of[tf.par + l] as usize] += rate * tv * wj * wl;
+                    }
+                }
+            }
+        }
+        for x in g[..kk].iter_mut() {
+            *x *= tv;
+        }
+        for (j, &wj) in w.iter().enumerate() {
+            if wj != 0.0 {
+                g[local_of[tf.par + j] as usize] += rate * s * wj;
+            }
+        }
+        rate * tv
+    }
+
     fn grad_hess_impl(
         &self,
         pars: &[f64],
@@ -1317,6 +1491,9 @@ impl Model {
         let mut adds: Vec<(usize, f64, f64)> = Vec::new();
         let mut pre: Vec<f64> = Vec::new();
         let mut suf: Vec<f64> = Vec::new();
+        // Per-term accumulators for terms with transfer factors (multi-parameter factors).
+        let mut g2 = vec![0.0; k_max];
+        let mut h2 = vec![0.0; k_max * k_max];
         let mut nll = 0.0;
         #[allow(clippy::needless_range_loop)]
         for b in 0..self.n_main {
@@ -1354,6 +1531,22 @@ impl Model {
                     let p = po + i;
                     fac.push((local_of[p] as usize, pars[p], 1.0, 0.0));
                 }
+                for &(po, c) in &t.logs {
+                    let p = po + i;
+                    let cb = self.log_coef[c + i];
+                    let v = (pars[p] * cb).exp();
+                    fac.push((local_of[p] as usize, v, v * cb, v * cb * cb));
+                }
+                let with_tf = !t.tfs.is_empty();
+                if with_tf {
+                    g2[..kk].fill(0.0);
+                    h2[..kk * kk].fill(0.0);
+                }
+                let (gt, ht) = if with_tf {
+                    (&mut g2[..], &mut h2[..])
+                } else {
+                    (&mut g[..], &mut h[..])
+                };
                 let kf = fac.len();
                 pre.clear();
                 suf.clear();
@@ -1367,28 +1560,40 @@ impl Model {
                     suf[j] = suf[j + 1] * fac[j].1;
                 }
                 let f = pre[kf];
-                lam += a * f;
+                let mut rate = a * f;
                 for &(l, d1, d2) in &adds {
-                    g[l] += f * d1;
-                    h[l * kk + l] += f * d2;
+                    gt[l] += f * d1;
+                    ht[l * kk + l] += f * d2;
                 }
                 for j in 0..kf {
                     let (lj, _, d1j, d2j) = fac[j];
                     let fj = pre[j] * suf[j + 1];
-                    g[lj] += a * fj * d1j;
-                    h[lj * kk + lj] += a * fj * d2j;
+                    gt[lj] += a * fj * d1j;
+                    ht[lj * kk + lj] += a * fj * d2j;
                     for &(lh, d1h, _) in &adds {
                         let v = fj * d1j * d1h;
-                        h[lj * kk + lh] += v;
-                        h[lh * kk + lj] += v;
+                        ht[lj * kk + lh] += v;
+                        ht[lh * kk + lj] += v;
                     }
                     let mut mid = 1.0;
                     for k in j + 1..kf {
                         let (lk, vk, d1k, _) = fac[k];
                         let v = a * pre[j] * mid * suf[k + 1] * d1j * d1k;
-                        h[lj * kk + lk] += v;
-                        h[lk * kk + lj] += v;
+                        ht[lj * kk + lk] += v;
+                        ht[lk * kk + lj] += v;
                         mid *= vk;
+                    }
+                }
+                for tf in &t.tfs {
+                    rate = self.apply_tf_d2(tf, i, pars, rate, &local_of, kk, gt, ht);
+                }
+                lam += rate;
+                if with_tf {
+                    for k in 0..kk {
+                        g[k] += g2[k];
+                    }
+                    for k in 0..kk * kk {
+                        h[k] += h2[k];
                     }
                 }
             }

@@ -1,5 +1,8 @@
 //! The pyhf JSON workspace (schema 1.0.0): typed structs, reading with
-//! located errors, writing, RFC 6902 patches and validation.
+//! located errors, writing, RFC 6902 patches and validation. Also anagrad's
+//! transfer-function extension (channel `coordinates`, modifier types
+//! `transferfactor` and `logshapefactor`): pyhf's schema rejects such a
+//! workspace, so it never reaches a pyhf-only tool as silent garbage.
 //!
 //! Reading goes through `serde_json::Value` and a hand-written walker so that
 //! every malformed input is reported with a JSON-path-like location such as
@@ -12,6 +15,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::modifiers::transfer::{Basis, Form, TfConstraint, TransferSpec};
 use crate::{Error, Result};
 
 /// A pyhf workspace: channels, observations and measurements.
@@ -34,6 +38,63 @@ pub struct Channel {
     pub name: String,
     /// Samples (at least one; all with the channel's bin count).
     pub samples: Vec<Sample>,
+    /// Bin coordinates (anagrad extension, key `"coordinates"`; needed by
+    /// transfer factors). `None` in a pure pyhf workspace.
+    pub coordinates: Option<Coordinates>,
+}
+
+/// The analysis-variable coordinates of a channel's bins (anagrad extension):
+/// `{"axes": ["x", "y"], "bins": [[x, y], ...], "ranges": [[lo, hi], ...]}`.
+/// Transfer functions see each axis scaled to `[0, 1]` by its range
+/// (default: the axis' minimum and maximum over the bins).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coordinates {
+    /// Axis names (one or two).
+    pub axes: Vec<String>,
+    /// Per bin, one value per axis (typically the bin centre).
+    pub bins: Vec<Vec<f64>>,
+    /// Explicit scaling range per axis.
+    pub ranges: Option<Vec<[f64; 2]>>,
+}
+
+impl Coordinates {
+    /// The scaling range of each axis.
+    pub fn axis_ranges(&self) -> Vec<[f64; 2]> {
+        if let Some(r) = &self.ranges {
+            return r.clone();
+        }
+        (0..self.axes.len())
+            .map(|a| {
+                let vals = self.bins.iter().filter_map(|b| b.get(a).copied());
+                let lo = vals.clone().fold(f64::INFINITY, f64::min);
+                let hi = vals.fold(f64::NEG_INFINITY, f64::max);
+                [lo, hi]
+            })
+            .collect()
+    }
+
+    /// Per bin, the coordinates scaled to `[0, 1]` (0 on an axis whose
+    /// range is a single value).
+    pub fn scaled(&self) -> Vec<Vec<f64>> {
+        let r = self.axis_ranges();
+        self.bins
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .zip(&r)
+                    .map(|(&x, [lo, hi])| if hi > lo { (x - lo) / (hi - lo) } else { 0.0 })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Number of distinct values on axis `a`.
+    pub fn distinct(&self, a: usize) -> usize {
+        let mut v: Vec<f64> = self.bins.iter().filter_map(|b| b.get(a).copied()).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v.len()
+    }
 }
 
 /// A sample: nominal yields per bin and the modifiers acting on it.
@@ -57,7 +118,7 @@ pub struct Modifier {
     pub data: ModifierData,
 }
 
-/// The seven HistFactory modifier types with their data shapes.
+/// The seven HistFactory modifier types and anagrad's two extensions, with their data shapes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModifierData {
     /// Correlated shape systematic: alternative histograms at α = ±1.
@@ -77,6 +138,10 @@ pub enum ModifierData {
     ShapeSys(Vec<f64>),
     /// MC statistical uncertainty (absolute, per bin), Gaussian constrained.
     StatError(Vec<f64>),
+    /// Transfer function over the channel's bin coordinates (anagrad extension).
+    TransferFactor(TransferSpec),
+    /// Log-form free per-bin yields with reference counts `n0` (anagrad extension).
+    LogShapeFactor(Vec<f64>),
 }
 
 /// Modifier type tags. The declaration order is pyhf's `histfactory_set`
@@ -90,6 +155,10 @@ pub enum ModifierType {
     ShapeFactor,
     ShapeSys,
     StatError,
+    /// anagrad extension (after pyhf's types in the parameter order).
+    TransferFactor,
+    /// anagrad extension.
+    LogShapeFactor,
 }
 
 impl ModifierType {
@@ -103,6 +172,8 @@ impl ModifierType {
             ModifierType::ShapeFactor => "shapefactor",
             ModifierType::ShapeSys => "shapesys",
             ModifierType::StatError => "staterror",
+            ModifierType::TransferFactor => "transferfactor",
+            ModifierType::LogShapeFactor => "logshapefactor",
         }
     }
 
@@ -115,6 +186,8 @@ impl ModifierType {
             "shapefactor" => ModifierType::ShapeFactor,
             "shapesys" => ModifierType::ShapeSys,
             "staterror" => ModifierType::StatError,
+            "transferfactor" => ModifierType::TransferFactor,
+            "logshapefactor" => ModifierType::LogShapeFactor,
             _ => return None,
         })
     }
@@ -123,13 +196,30 @@ impl ModifierType {
     pub fn is_binned(self) -> bool {
         matches!(
             self,
-            ModifierType::ShapeFactor | ModifierType::ShapeSys | ModifierType::StatError
+            ModifierType::ShapeFactor
+                | ModifierType::ShapeSys
+                | ModifierType::StatError
+                | ModifierType::LogShapeFactor
+        )
+    }
+
+    /// Whether this is one of anagrad's extensions (not readable by pyhf).
+    pub fn is_extension(self) -> bool {
+        matches!(
+            self,
+            ModifierType::TransferFactor | ModifierType::LogShapeFactor
         )
     }
 
     /// Whether the parameters carry a constraint term (and auxiliary data).
     pub fn is_constrained(self) -> bool {
-        !matches!(self, ModifierType::NormFactor | ModifierType::ShapeFactor)
+        !matches!(
+            self,
+            ModifierType::NormFactor
+                | ModifierType::ShapeFactor
+                | ModifierType::TransferFactor
+                | ModifierType::LogShapeFactor
+        )
     }
 }
 
@@ -150,6 +240,8 @@ impl ModifierData {
             ModifierData::ShapeFactor => ModifierType::ShapeFactor,
             ModifierData::ShapeSys(_) => ModifierType::ShapeSys,
             ModifierData::StatError(_) => ModifierType::StatError,
+            ModifierData::TransferFactor(_) => ModifierType::TransferFactor,
+            ModifierData::LogShapeFactor(_) => ModifierType::LogShapeFactor,
         }
     }
 }
@@ -424,7 +516,8 @@ fn parse_modifier(v: &Value, loc: &str) -> Result<Modifier> {
             &loc,
             format!(
                 "unknown modifier type '{ty_s}' (expected one of histosys, lumi, normfactor, \
-                 normsys, shapefactor, shapesys, staterror)"
+                 normsys, shapefactor, shapesys, staterror, or anagrad's extensions \
+                 transferfactor, logshapefactor)"
             ),
         )
     })?;
@@ -467,8 +560,125 @@ fn parse_modifier(v: &Value, loc: &str) -> Result<Modifier> {
         }
         ModifierType::ShapeSys => ModifierData::ShapeSys(numbers(data, &dloc)?),
         ModifierType::StatError => ModifierData::StatError(numbers(data, &dloc)?),
+        ModifierType::TransferFactor => ModifierData::TransferFactor(parse_transfer(data, &dloc)?),
+        ModifierType::LogShapeFactor => ModifierData::LogShapeFactor(numbers(data, &dloc)?),
     };
     Ok(Modifier { name, data })
+}
+
+fn parse_transfer(v: &Value, loc: &str) -> Result<TransferSpec> {
+    let d = as_object(v, loc, &["basis", "order", "form", "mc", "constraint"])?;
+    let basis_s = string_field(d, "basis", loc)?;
+    let basis = Basis::parse(&basis_s).ok_or_else(|| {
+        werr(
+            format!("{loc}.basis"),
+            format!("unknown basis '{basis_s}' (expected polynomial, bernstein or chebyshev)"),
+        )
+    })?;
+    let oloc = format!("{loc}.order");
+    let order = numbers(field(d, "order", loc)?, &oloc)?
+        .iter()
+        .enumerate()
+        .map(|(i, &o)| {
+            if o >= 0.0 && o.fract() == 0.0 && o <= 20.0 {
+                Ok(o as usize)
+            } else {
+                Err(werr(
+                    format!("{oloc}[{i}]"),
+                    format!("an order is an integer in 0..=20, found {o}"),
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if order.len() > 2 {
+        return Err(werr(
+            &oloc,
+            format!(
+                "one order per coordinate axis (1 or 2 axes), found {}",
+                order.len()
+            ),
+        ));
+    }
+    let form = match d.get("form") {
+        None | Some(Value::Null) => Form::Linear,
+        Some(Value::String(f)) if f == "linear" => Form::Linear,
+        Some(Value::String(f)) if f == "exp" => Form::Exp,
+        Some(x) => {
+            return Err(werr(
+                format!("{loc}.form"),
+                format!("expected \"linear\" or \"exp\", found {x}"),
+            ))
+        }
+    };
+    let mc = match d.get("mc") {
+        None | Some(Value::Null) => None,
+        Some(x) => Some(numbers(x, &format!("{loc}.mc"))?),
+    };
+    let constraint = match d.get("constraint") {
+        None | Some(Value::Null) => None,
+        Some(c) => {
+            let cloc = format!("{loc}.constraint");
+            let cm = as_object(c, &cloc, &["mean", "cov"])?;
+            let mean = numbers(field(cm, "mean", &cloc)?, &format!("{cloc}.mean"))?;
+            let covloc = format!("{cloc}.cov");
+            let cov = array(field(cm, "cov", &cloc)?, &covloc, true)?
+                .iter()
+                .enumerate()
+                .map(|(i, r)| numbers(r, &format!("{covloc}[{i}]")))
+                .collect::<Result<Vec<_>>>()?;
+            Some(TfConstraint { mean, cov })
+        }
+    };
+    Ok(TransferSpec {
+        basis,
+        order,
+        form,
+        mc,
+        constraint,
+    })
+}
+
+fn parse_coordinates(v: &Value, loc: &str) -> Result<Coordinates> {
+    let m = as_object(v, loc, &["axes", "bins", "ranges"])?;
+    let aloc = format!("{loc}.axes");
+    let axes = array(field(m, "axes", loc)?, &aloc, true)?
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.as_str().map(str::to_owned).ok_or_else(|| {
+                werr(
+                    format!("{aloc}[{i}]"),
+                    format!("expected a string, found {}", json_type(a)),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bloc = format!("{loc}.bins");
+    let bins = array(field(m, "bins", loc)?, &bloc, true)?
+        .iter()
+        .enumerate()
+        .map(|(i, b)| numbers(b, &format!("{bloc}[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let ranges = match m.get("ranges") {
+        None | Some(Value::Null) => None,
+        Some(r) => {
+            let rloc = format!("{loc}.ranges");
+            let mut out = Vec::new();
+            for (i, pair) in array(r, &rloc, true)?.iter().enumerate() {
+                let pl = format!("{rloc}[{i}]");
+                let p = numbers(pair, &pl)?;
+                if p.len() != 2 {
+                    return Err(werr(
+                        pl,
+                        format!("a range is a pair [lo, hi], found {} numbers", p.len()),
+                    ));
+                }
+                out.push([p[0], p[1]]);
+            }
+            Some(out)
+        }
+    };
+    Ok(Coordinates { axes, bins, ranges })
 }
 
 fn parse_sample(v: &Value, loc: &str) -> Result<Sample> {
@@ -493,14 +703,22 @@ fn parse_sample(v: &Value, loc: &str) -> Result<Sample> {
 }
 
 fn parse_channel(v: &Value, loc: &str) -> Result<Channel> {
-    let m = as_object(v, loc, &["name", "samples"])?;
+    let m = as_object(v, loc, &["name", "samples", "coordinates"])?;
     let name = string_field(m, "name", loc)?;
     let samples = array(field(m, "samples", loc)?, &format!("{loc}.samples"), true)?
         .iter()
         .enumerate()
         .map(|(i, x)| parse_sample(x, &format!("{loc}.samples[{i}]")))
         .collect::<Result<_>>()?;
-    Ok(Channel { name, samples })
+    let coordinates = match m.get("coordinates") {
+        None | Some(Value::Null) => None,
+        Some(c) => Some(parse_coordinates(c, &format!("{loc}.coordinates"))?),
+    };
+    Ok(Channel {
+        name,
+        samples,
+        coordinates,
+    })
 }
 
 fn parse_parameter(v: &Value, loc: &str) -> Result<ParameterConfig> {
@@ -597,7 +815,31 @@ fn modifier_value(m: &Modifier) -> Value {
         ModifierData::HistoSys { lo_data, hi_data } => {
             serde_json::json!({ "hi_data": nums_value(hi_data), "lo_data": nums_value(lo_data) })
         }
-        ModifierData::ShapeSys(d) | ModifierData::StatError(d) => nums_value(d),
+        ModifierData::ShapeSys(d)
+        | ModifierData::StatError(d)
+        | ModifierData::LogShapeFactor(d) => nums_value(d),
+        ModifierData::TransferFactor(t) => {
+            let mut m = Map::new();
+            m.insert("basis".into(), Value::from(t.basis.as_str()));
+            m.insert(
+                "order".into(),
+                Value::Array(t.order.iter().map(|&o| Value::from(o)).collect()),
+            );
+            m.insert("form".into(), Value::from(t.form.as_str()));
+            if let Some(mc) = &t.mc {
+                m.insert("mc".into(), nums_value(mc));
+            }
+            if let Some(c) = &t.constraint {
+                m.insert(
+                    "constraint".into(),
+                    serde_json::json!({
+                        "mean": nums_value(&c.mean),
+                        "cov": c.cov.iter().map(|r| nums_value(r)).collect::<Vec<_>>(),
+                    }),
+                );
+            }
+            Value::Object(m)
+        }
     };
     serde_json::json!({ "name": m.name, "type": m.modifier_type().as_str(), "data": data })
 }
@@ -712,7 +954,26 @@ impl Workspace {
                         })
                     })
                     .collect::<Vec<_>>();
-                serde_json::json!({ "name": c.name, "samples": samples })
+                let mut v = serde_json::json!({ "name": c.name, "samples": samples });
+                if let (Some(co), Some(obj)) = (&c.coordinates, v.as_object_mut()) {
+                    let mut m = Map::new();
+                    m.insert(
+                        "axes".into(),
+                        Value::Array(co.axes.iter().map(|a| Value::from(a.clone())).collect()),
+                    );
+                    m.insert(
+                        "bins".into(),
+                        Value::Array(co.bins.iter().map(|b| nums_value(b)).collect()),
+                    );
+                    if let Some(r) = &co.ranges {
+                        m.insert(
+                            "ranges".into(),
+                            Value::Array(r.iter().map(|p| nums_value(p)).collect()),
+                        );
+                    }
+                    obj.insert("coordinates".into(), Value::Object(m));
+                }
+                v
             })
             .collect::<Vec<_>>();
         let measurements = self
@@ -938,6 +1199,9 @@ impl Workspace {
                     "a sample needs at least one bin",
                 ));
             }
+            if let Some(co) = &c.coordinates {
+                validate_coordinates(co, &format!("{cloc}.coordinates"), nbins)?;
+            }
             let mut samp_seen = HashMap::new();
             for (si, s) in c.samples.iter().enumerate() {
                 let sloc = format!("channels[{ci}].samples[{si}] ('{}')", s.name);
@@ -1024,9 +1288,22 @@ impl Workspace {
                             }
                             check_finite(d, &format!("{mloc}.data"), "uncertainty", true)?;
                         }
+                        ModifierData::LogShapeFactor(d) => {
+                            if d.len() != nbins {
+                                return Err(bins_msg("data", d.len()));
+                            }
+                            check_positive(d, &format!("{mloc}.data"), "reference count")?;
+                        }
+                        ModifierData::TransferFactor(t) => {
+                            validate_transfer(t, &mloc, c, nbins)?;
+                        }
                         _ => {}
                     }
-                    let n_pars = if ty.is_binned() { nbins } else { 1 };
+                    let n_pars = match &m.data {
+                        ModifierData::TransferFactor(t) => t.n_coefficients(),
+                        _ if ty.is_binned() => nbins,
+                        _ => 1,
+                    };
                     match decls.get_mut(&m.name) {
                         None => {
                             decls.insert(
@@ -1037,6 +1314,7 @@ impl Workspace {
                                     first_location: mloc.clone(),
                                     also_histosys: ty == ModifierType::HistoSys,
                                     also_normsys: ty == ModifierType::NormSys,
+                                    data: m.data.clone(),
                                 },
                             );
                         }
@@ -1064,6 +1342,33 @@ impl Workspace {
                                         m.name, d.first_location
                                     ),
                                 ));
+                            }
+                            match (&d.data, &m.data) {
+                                (
+                                    ModifierData::TransferFactor(a),
+                                    ModifierData::TransferFactor(b),
+                                ) if !a.same_parameters(b) => {
+                                    return Err(werr(
+                                        mloc,
+                                        format!(
+                                            "transferfactor '{}' is shared with {}, which has a different basis, order, form or constraint",
+                                            m.name, d.first_location
+                                        ),
+                                    ));
+                                }
+                                (
+                                    ModifierData::LogShapeFactor(a),
+                                    ModifierData::LogShapeFactor(b),
+                                ) if a != b => {
+                                    return Err(werr(
+                                        mloc,
+                                        format!(
+                                            "logshapefactor '{}' is shared with {}, whose reference counts differ (bin counts {} and {})",
+                                            m.name, d.first_location, b.len(), a.len()
+                                        ),
+                                    ));
+                                }
+                                _ => {}
                             }
                             if ty == ModifierType::ShapeFactor && d.n_pars != nbins {
                                 return Err(werr(
@@ -1130,6 +1435,163 @@ pub(crate) struct ParSetDecl {
     pub first_location: String,
     pub also_histosys: bool,
     pub also_normsys: bool,
+    /// The first declaration's data (sharing checks of the extensions).
+    pub data: ModifierData,
+}
+
+fn check_positive(x: &[f64], loc: &str, what: &str) -> Result<()> {
+    for (b, &v) in x.iter().enumerate() {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(werr(
+                format!("{loc}[{b}]"),
+                format!("{what} must be finite and > 0, found {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_coordinates(co: &Coordinates, loc: &str, nbins: usize) -> Result<()> {
+    let na = co.axes.len();
+    if na > 2 {
+        return Err(werr(
+            format!("{loc}.axes"),
+            format!("one or two coordinate axes are supported, found {na}"),
+        ));
+    }
+    if co.bins.len() != nbins {
+        return Err(werr(
+            format!("{loc}.bins"),
+            format!(
+                "has {} entries, the channel has {nbins} bins",
+                co.bins.len()
+            ),
+        ));
+    }
+    for (b, x) in co.bins.iter().enumerate() {
+        let bl = format!("{loc}.bins[{b}]");
+        if x.len() != na {
+            return Err(werr(
+                bl,
+                format!("has {} values, expected one per axis ({na})", x.len()),
+            ));
+        }
+        check_finite(x, &bl, "coordinate", false)?;
+    }
+    if let Some(r) = &co.ranges {
+        if r.len() != na {
+            return Err(werr(
+                format!("{loc}.ranges"),
+                format!("has {} ranges, expected one per axis ({na})", r.len()),
+            ));
+        }
+        for (a, [lo, hi]) in r.iter().enumerate() {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(werr(
+                    format!("{loc}.ranges[{a}]"),
+                    format!("a range needs finite lo < hi, found [{lo}, {hi}]"),
+                ));
+            }
+            for (b, x) in co.bins.iter().enumerate() {
+                if x[a] < *lo || x[a] > *hi {
+                    return Err(werr(
+                        format!("{loc}.bins[{b}][{a}]"),
+                        format!(
+                            "coordinate {} of axis '{}' lies outside its range [{lo}, {hi}]",
+                            x[a], co.axes[a]
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_transfer(t: &TransferSpec, mloc: &str, c: &Channel, nbins: usize) -> Result<()> {
+    let Some(co) = &c.coordinates else {
+        return Err(werr(
+            mloc,
+            format!(
+                "a transferfactor needs the bin coordinates of channel '{}' (its key \"coordinates\")",
+                c.name
+            ),
+        ));
+    };
+    if t.order.len() != co.axes.len() {
+        return Err(werr(
+            format!("{mloc}.data.order"),
+            format!(
+                "has {} orders, channel '{}' has {} coordinate axes ({})",
+                t.order.len(),
+                c.name,
+                co.axes.len(),
+                co.axes.join(", ")
+            ),
+        ));
+    }
+    for (a, &o) in t.order.iter().enumerate() {
+        let d = co.distinct(a);
+        if o + 1 > d {
+            return Err(werr(
+                format!("{mloc}.data.order[{a}]"),
+                format!(
+                    "order {o} on axis '{}' needs at least {} distinct coordinate values, channel '{}' has {d}",
+                    co.axes[a],
+                    o + 1,
+                    c.name
+                ),
+            ));
+        }
+    }
+    if let Some(mc) = &t.mc {
+        if mc.len() != nbins {
+            return Err(werr(
+                format!("{mloc}.data.mc"),
+                format!("has {} bins, channel '{}' has {nbins}", mc.len(), c.name),
+            ));
+        }
+        check_positive(mc, &format!("{mloc}.data.mc"), "TF_MC")?;
+    }
+    if let Some(con) = &t.constraint {
+        let k = t.n_coefficients();
+        let cl = format!("{mloc}.data.constraint");
+        if con.mean.len() != k {
+            return Err(werr(
+                format!("{cl}.mean"),
+                format!(
+                    "has {} values, the transfer function has {k} coefficients",
+                    con.mean.len()
+                ),
+            ));
+        }
+        check_finite(&con.mean, &format!("{cl}.mean"), "mean", false)?;
+        if con.cov.len() != k || con.cov.iter().any(|r| r.len() != k) {
+            return Err(werr(
+                format!("{cl}.cov"),
+                format!("must be a {k} x {k} matrix"),
+            ));
+        }
+        for i in 0..k {
+            for j in 0..i {
+                let (a, b) = (con.cov[i][j], con.cov[j][i]);
+                if !(a.is_finite() && b.is_finite()) || (a - b).abs() > 1e-12 * (a.abs() + b.abs())
+                {
+                    return Err(werr(
+                        format!("{cl}.cov[{i}][{j}]"),
+                        format!("the covariance must be finite and symmetric, found {a} and cov[{j}][{i}] = {b}"),
+                    ));
+                }
+            }
+        }
+        if TransferSpec::cholesky(con).is_none() {
+            return Err(werr(
+                format!("{cl}.cov"),
+                "the covariance is not positive definite",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_finite(x: &[f64], loc: &str, what: &str, nonneg: bool) -> Result<()> {

@@ -191,7 +191,7 @@ impl Pattern {
 
 /// In-place dense Cholesky of a `k × k` row-major matrix (lower triangle
 /// used). Returns `false` if the matrix is not (numerically) positive definite.
-fn cholesky(a: &mut [f64], k: usize) -> bool {
+pub(crate) fn cholesky(a: &mut [f64], k: usize) -> bool {
     for j in 0..k {
         let mut d = a[j * k + j];
         for p in 0..j {

@@ -1,15 +1,18 @@
-//! The seven HistFactory modifier types, one file each: pyhf's default
-//! parameter configuration (inits, bounds, constraint, auxdata) and the
-//! generic math each modifier contributes to the expected rates or to its
-//! constraint term.
+//! The seven HistFactory modifier types and anagrad's two extensions
+//! (transferfactor, logshapefactor), one file each: the default parameter
+//! configuration (inits, bounds, constraint, auxdata; pyhf's for pyhf's
+//! types) and the generic math each modifier contributes to the expected
+//! rates or to its constraint term.
 
 pub mod histosys;
+pub mod logshapefactor;
 pub mod lumi;
 pub mod normfactor;
 pub mod normsys;
 pub mod shapefactor;
 pub mod shapesys;
 pub mod staterror;
+pub mod transfer;
 
 use super::interp::Scalar;
 use super::spec::ModifierType;
@@ -61,5 +64,7 @@ pub fn defaults(ty: ModifierType) -> Defaults {
         ModifierType::ShapeFactor => shapefactor::DEFAULTS,
         ModifierType::ShapeSys => shapesys::DEFAULTS,
         ModifierType::StatError => staterror::DEFAULTS,
+        ModifierType::TransferFactor => transfer::DEFAULTS,
+        ModifierType::LogShapeFactor => logshapefactor::DEFAULTS,
     }
 }
