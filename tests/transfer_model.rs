@@ -475,3 +475,56 @@ fn fits_converge_to_a_stationary_interior_point() {
         );
     }
 }
+
+#[test]
+fn blinded_bins_leave_the_likelihood_but_keep_their_prediction() {
+    let (_, ws) = &variants()[1];
+    let window: Vec<usize> = (2 * NY..3 * NY).collect();
+    let mut wb = ws.clone();
+    wb["channels"][1]["blinded"] = json!(window);
+    let (m, mb) = (model(ws), model(&wb));
+    let p = point(&m);
+    let data = m.observed_data();
+    let rates = m.expected_data(&p).unwrap();
+    assert_eq!(rates, mb.expected_data(&p).unwrap());
+    // pass is the second channel in pyhf's (sorted) order.
+    let removed: f64 = window
+        .iter()
+        .map(|&b| {
+            let (n, l) = (data[NX * NY + b], rates[NX * NY + b]);
+            -2.0 * (n * l.ln() - l - statrs::function::gamma::ln_gamma(n + 1.0))
+        })
+        .sum();
+    let (full, blind) = (
+        m.twice_nll(&p, &data).unwrap(),
+        mb.twice_nll(&p, &data).unwrap(),
+    );
+    assert!(
+        (full - removed - blind).abs() < 1e-9,
+        "{full} - {removed} != {blind}"
+    );
+    let n = m.n_pars();
+    let (mut g, mut h) = (vec![0.0; n], vec![0.0; n * n]);
+    let v = mb.twice_nll_grad_hess(&p, &data, &mut g, &mut h).unwrap();
+    assert!((v - blind).abs() < 1e-9);
+    assert_eq!(
+        Workspace::from_value(&wb).unwrap().to_value()["channels"][1]["blinded"],
+        json!(window)
+    );
+
+    // Blinding a bin in both regions leaves its fail yield unconstrained.
+    let mut w2 = wb.clone();
+    w2["channels"][0]["blinded"] = json!([2 * NY + 1]);
+    let e = err(&w2);
+    assert!(
+        e.contains("parameter 'qcdfail[9]' acts only on blinded bins"),
+        "{e}"
+    );
+    let mut w3 = wb;
+    w3["channels"][1]["blinded"] = json!([3, 99]);
+    let e = err(&w3);
+    assert!(
+        e.contains("channels[1].blinded[1]") && e.contains("bin 99 does not exist"),
+        "{e}"
+    );
+}

@@ -220,6 +220,8 @@ pub struct Model {
     tf_rows: Vec<f64>,
     /// Log-slopes `c_b` of the logshapefactors (factor `exp(c_b θ_b)`).
     log_coef: Vec<f64>,
+    /// Per main bin: left out of the likelihood (a blinded bin).
+    blind: Vec<bool>,
     /// Per main bin: (term, local bin) entries and the sorted active parameters.
     bin_ptr: Vec<usize>,
     bin_entries: Vec<(u32, u32)>,
@@ -377,6 +379,13 @@ impl Model {
             off += nb;
         }
         let n_main = off;
+        let mut blind = vec![false; n_main];
+        for &ci in &chan_order {
+            let c = &ws.channels[ci];
+            for &b in &c.blinded {
+                blind[chan_offset[&c.name] + b] = true;
+            }
+        }
         let sorted_samples = |ci: usize| {
             let mut v: Vec<usize> = (0..ws.channels[ci].samples.len()).collect();
             v.sort_by(|&a, &b| {
@@ -823,6 +832,26 @@ impl Model {
             bin_ptr.push(bin_entries.len());
         }
 
+        // A free parameter that only blinded bins see has a flat likelihood.
+        let mut seen_par = vec![false; init.len()];
+        for c in &constraints {
+            seen_par[c.par] = true;
+        }
+        for b in (0..n_main).filter(|&b| !blind[b]) {
+            for &p in &act_pars[act_ptr[b]..act_ptr[b + 1]] {
+                seen_par[p as usize] = true;
+            }
+        }
+        if let Some(p) = (0..init.len()).find(|&p| !seen_par[p] && !fixed[p]) {
+            return Err(Error::Workspace {
+                location: "channels (blinded)".into(),
+                message: format!(
+                    "parameter '{}' acts only on blinded bins, so the likelihood does not depend on it; fix it in the measurement or unblind a bin it acts on",
+                    par_names[p]
+                ),
+            });
+        }
+
         let mut model = Model {
             ws: ws.clone(),
             opts: opts.clone(),
@@ -846,6 +875,7 @@ impl Model {
             code4_cache,
             tf_rows,
             log_coef,
+            blind,
             bin_ptr,
             bin_entries,
             act_ptr,
@@ -1301,8 +1331,10 @@ impl Model {
             }
         }
         let mut s = 0.0;
-        for &n in &data[..self.n_main] {
-            s += stirling_rest(n);
+        for (&n, &bl) in data[..self.n_main].iter().zip(&self.blind) {
+            if !bl {
+                s += stirling_rest(n);
+            }
         }
         for c in &self.constraints {
             if c.poisson {
@@ -1332,6 +1364,9 @@ impl Model {
         let lam = self.main_rates(pars, inputs, cached);
         let mut ll = T::from(0.0);
         for (b, &l) in lam.iter().enumerate() {
+            if self.blind[b] {
+                continue;
+            }
             ll += pois_core(data[b], l);
         }
         for (ci, c) in self.constraints.iter().enumerate() {
@@ -1359,7 +1394,12 @@ impl Model {
                 .iter()
                 .filter(|c| c.poisson)
                 .map(|c| data[self.n_main + c.aux]);
-            for n in data[..self.n_main].iter().copied().chain(aux) {
+            let main = data[..self.n_main]
+                .iter()
+                .zip(&self.blind)
+                .filter(|(_, &bl)| !bl)
+                .map(|(&n, _)| n);
+            for n in main.chain(aux) {
                 lg += lgamma_rest(n) - nlogn_rest(n);
             }
         }
@@ -1497,6 +1537,9 @@ impl Model {
         let mut nll = 0.0;
         #[allow(clippy::needless_range_loop)]
         for b in 0..self.n_main {
+            if self.blind[b] {
+                continue;
+            }
             let act = &self.act_pars[self.act_ptr[b]..self.act_ptr[b + 1]];
             let kk = act.len();
             for (k, &p) in act.iter().enumerate() {

@@ -41,6 +41,10 @@ pub struct Channel {
     /// Bin coordinates (anagrad extension, key `"coordinates"`; needed by
     /// transfer factors). `None` in a pure pyhf workspace.
     pub coordinates: Option<Coordinates>,
+    /// Blinded bins (anagrad extension, key `"blinded"`): indices of bins
+    /// whose observed counts are left out of the likelihood; their rates are
+    /// still predicted (e.g. a signal window estimated from sidebands).
+    pub blinded: Vec<usize>,
 }
 
 /// The analysis-variable coordinates of a channel's bins (anagrad extension):
@@ -703,7 +707,7 @@ fn parse_sample(v: &Value, loc: &str) -> Result<Sample> {
 }
 
 fn parse_channel(v: &Value, loc: &str) -> Result<Channel> {
-    let m = as_object(v, loc, &["name", "samples", "coordinates"])?;
+    let m = as_object(v, loc, &["name", "samples", "coordinates", "blinded"])?;
     let name = string_field(m, "name", loc)?;
     let samples = array(field(m, "samples", loc)?, &format!("{loc}.samples"), true)?
         .iter()
@@ -714,10 +718,28 @@ fn parse_channel(v: &Value, loc: &str) -> Result<Channel> {
         None | Some(Value::Null) => None,
         Some(c) => Some(parse_coordinates(c, &format!("{loc}.coordinates"))?),
     };
+    let blinded = match m.get("blinded") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(b) => {
+            let bl = format!("{loc}.blinded");
+            array(b, &bl, false)?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| match x.as_u64() {
+                    Some(k) => Ok(k as usize),
+                    None => Err(werr(
+                        format!("{bl}[{i}]"),
+                        format!("expected a bin index (an integer >= 0), found {x}"),
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
     Ok(Channel {
         name,
         samples,
         coordinates,
+        blinded,
     })
 }
 
@@ -973,6 +995,12 @@ impl Workspace {
                     }
                     obj.insert("coordinates".into(), Value::Object(m));
                 }
+                if let (false, Some(obj)) = (c.blinded.is_empty(), v.as_object_mut()) {
+                    obj.insert(
+                        "blinded".into(),
+                        Value::Array(c.blinded.iter().map(|&b| Value::from(b)).collect()),
+                    );
+                }
                 v
             })
             .collect::<Vec<_>>();
@@ -1201,6 +1229,19 @@ impl Workspace {
             }
             if let Some(co) = &c.coordinates {
                 validate_coordinates(co, &format!("{cloc}.coordinates"), nbins)?;
+            }
+            let mut blind_seen = BTreeSet::new();
+            for (i, &b) in c.blinded.iter().enumerate() {
+                if b >= nbins || !blind_seen.insert(b) {
+                    return Err(werr(
+                        format!("{cloc}.blinded[{i}]"),
+                        if b >= nbins {
+                            format!("bin {b} does not exist (the channel has {nbins} bins)")
+                        } else {
+                            format!("bin {b} is listed twice")
+                        },
+                    ));
+                }
             }
             let mut samp_seen = HashMap::new();
             for (si, s) in c.samples.iter().enumerate() {
