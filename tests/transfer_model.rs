@@ -528,3 +528,69 @@ fn blinded_bins_leave_the_likelihood_but_keep_their_prediction() {
         "{e}"
     );
 }
+
+/// Losses through the transfer-factor fits (observed CLs, Z0 on the Asimov
+/// data of the conditional fit, σ_μ): their exact gradients w.r.t. the qcd
+/// templates of both regions, the signal template, TF_MC and the observed
+/// pass data match central finite differences with refits.
+#[test]
+fn losses_through_transfer_fits_match_finite_differences() {
+    use anagrad::grad::{AsimovSource, InputSel, Loss, LossKind, Template};
+    use anagrad::infer::teststat::TestStat;
+    let (_, ws) = &variants()[1];
+    let ws = Workspace::from_value(ws).unwrap();
+    let template = Template::from_workspace(&ws, &ModelOptions::default())
+        .unwrap()
+        .with_input(InputSel::nominal("fail", "qcd"))
+        .unwrap()
+        .with_input(InputSel::nominal("pass", "qcd"))
+        .unwrap()
+        .with_input(InputSel::nominal("pass", "sig"))
+        .unwrap()
+        .with_input(InputSel::transfer_mc("pass", "qcd", "tf"))
+        .unwrap()
+        .with_input(InputSel::observed("pass"))
+        .unwrap();
+    let values = template.current_values();
+    let losses = [
+        Loss::new(
+            template.clone(),
+            LossKind::ObservedCls {
+                test_mu: 1.0,
+                stat: TestStat::QmuTilde,
+            },
+        ),
+        Loss::new(template.clone(), LossKind::Z0).with_asimov(AsimovSource::ConditionalFit),
+        Loss::new(template, LossKind::SigmaMu { hyp_mu: 1.0 }),
+    ];
+    for loss in &losses {
+        let v = loss.evaluate(&values, true).unwrap();
+        let g = v.grad.unwrap();
+        let mut worst: f64 = 0.0;
+        // Every 7th value covers all five inputs (20 values each).
+        for k in (0..values.len()).step_by(7) {
+            let h = 1e-4 * values[k].abs().max(1.0);
+            let mut up = values.clone();
+            up[k] += h;
+            let mut dn = values.clone();
+            dn[k] -= h;
+            let fd = (loss.evaluate(&up, false).unwrap().value
+                - loss.evaluate(&dn, false).unwrap().value)
+                / (2.0 * h);
+            let scale = g.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            let rel = (g[k] - fd).abs() / scale;
+            worst = worst.max(rel);
+            assert!(
+                rel <= 1e-5,
+                "{:?}: d/dvalue[{k}] exact {} vs fd {fd} (rel. to max |grad| {scale}: {rel:e})",
+                loss.kind(),
+                g[k]
+            );
+        }
+        eprintln!(
+            "{:?}: value {} worst rel. deviation {worst:e}",
+            loss.kind(),
+            v.value
+        );
+    }
+}

@@ -1029,6 +1029,11 @@ impl Model {
                     (ModifierData::ShapeSys(u), _) | (ModifierData::StatError(u), _) => {
                         u.copy_from_slice(vals)
                     }
+                    (ModifierData::TransferFactor(t), InputKind::TransferMc) if t.mc.is_some() => {
+                        if let Some(mc) = &mut t.mc {
+                            mc.copy_from_slice(vals)
+                        }
+                    }
                     _ => {
                         return Err(invalid(
                             "internal: input layout does not match the workspace",
