@@ -561,7 +561,9 @@ fn losses_through_transfer_fits_match_finite_differences() {
             },
         ),
         Loss::new(template.clone(), LossKind::Z0).with_asimov(AsimovSource::ConditionalFit),
-        Loss::new(template, LossKind::SigmaMu { hyp_mu: 1.0 }),
+        Loss::new(template.clone(), LossKind::SigmaMu { hyp_mu: 1.0 }),
+        Loss::new(template.clone(), LossKind::ObservedNll { poi: None }),
+        Loss::new(template, LossKind::ObservedNll { poi: Some(0.0) }),
     ];
     for loss in &losses {
         let v = loss.evaluate(&values, true).unwrap();
@@ -569,7 +571,7 @@ fn losses_through_transfer_fits_match_finite_differences() {
         let mut worst: f64 = 0.0;
         // Every 7th value covers all five inputs (20 values each).
         for k in (0..values.len()).step_by(7) {
-            let h = 1e-4 * values[k].abs().max(1.0);
+            let h = 1e-4 * values[k].abs().max(1e-3);
             let mut up = values.clone();
             up[k] += h;
             let mut dn = values.clone();

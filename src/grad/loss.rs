@@ -97,6 +97,12 @@ pub enum LossKind {
     /// the Asimov data of the fit to the observed data with POI = 0 (always
     /// [`AsimovSource::ConditionalFit`], whatever the loss's setting).
     ObservedCls { test_mu: f64, stat: TestStat },
+    /// `−2 ln L` at the best fit to the observed data (POI fixed at `poi`
+    /// if given, else free): twice the profile negative log-likelihood, with
+    /// the envelope-theorem gradient ∂(−2 ln L)/∂u at the optimum. Fitting
+    /// template inputs (e.g. a neural transfer function's TF_MC) by
+    /// minimising it is maximum profile likelihood.
+    ObservedNll { poi: Option<f64> },
 }
 
 impl LossKind {
@@ -109,6 +115,7 @@ impl LossKind {
             LossKind::GeneralisedVariance { .. } => "grad::generalised_variance",
             LossKind::ObservedTestStat { .. } => "grad::observed_test_stat",
             LossKind::ObservedCls { .. } => "grad::observed_cls",
+            LossKind::ObservedNll { .. } => "grad::observed_nll",
         }
     }
 }
@@ -289,6 +296,32 @@ impl Loss {
                     _ => None,
                 };
                 Ok(LossValue { value, grad })
+            }
+            LossKind::ObservedNll { poi } => {
+                let model = &inst.model;
+                let data = inst.observed_data();
+                let setup = FitSetup::from_model(model);
+                let fit = match poi {
+                    Some(mu) => fixed_poi_fit(model, &data, mu, &setup, None, &self.fit)?,
+                    None => minimize(model, &data, &setup, None, &self.fit, "free fit")?,
+                };
+                if !with_grad {
+                    return Ok(LossValue {
+                        value: fit.twice_nll,
+                        grad: None,
+                    });
+                }
+                unambiguous(&fit, "fit to the observed data")?;
+                let p = polish(model, &fit, &data)?;
+                let grad = directional(&inst, |u, obs_main| {
+                    let mut d = obs_main.to_vec();
+                    d.extend(model.auxdata_generic(u)?);
+                    nll_at(model, &p, &d, u)
+                })?;
+                Ok(LossValue {
+                    value: fit.twice_nll,
+                    grad: Some(grad),
+                })
             }
             LossKind::SigmaMu { hyp_mu } => self.fisher_loss(&inst, hyp_mu, true, with_grad),
             LossKind::GeneralisedVariance { hyp_mu } => {
