@@ -45,6 +45,12 @@ pub enum Error {
     /// so the differentiable losses refuse to return one.
     #[error("ambiguous minimum ({context}): {message}")]
     AmbiguousMinimum { context: String, message: String },
+    /// A fit whose infimum is not attained: some start ends, unconverged, at
+    /// a point below every converged minimum (e.g. at pyhf's histosys code-2
+    /// jump at |α| = 1, where the rate is discontinuous). No parameter
+    /// values minimise `-2 ln L`, so none are reported.
+    #[error("no minimum ({context}): {message}")]
+    NoMinimum { context: String, message: String },
     /// Invalid input to an event-level op (NaN data, bad edges, bandwidth ≤ 0, ...).
     #[error("{op}: {message}")]
     Op { op: &'static str, message: String },

@@ -301,3 +301,69 @@ fn observed_cls_loss_on_the_issue_workspace_is_global_and_differentiable() {
         }
     }
 }
+
+/// pyhf's histosys code 2 jumps at |α| = 1. Along the fixed-μ fits of the
+/// issue's workspace some have no minimum: −2 ln L just beyond the jump is
+/// lower than at every converged minimum (the global-fit corpus' generator
+/// finds the same in its limit scans). There the fit must say so
+/// ([`Error::NoMinimum`]) instead of returning the lowest converged minimum,
+/// and where it returns a minimum no point next to the jump may lie below it.
+#[test]
+fn code2_fits_without_a_minimum_are_reported() {
+    let m = model(&issue_workspace(), InterpCode::Code2);
+    let data = m.observed_data();
+    let setup = FitSetup::from_model(&m);
+    let opts = FitOptions::default();
+    let (poi, jes) = (m.par_index("mu").unwrap(), m.par_index("jes").unwrap());
+    // On both sides of each jump, profiled over the other parameters.
+    let beyond = |mu: f64| -> f64 {
+        [1.0 + 1e-9, 1.0 - 1e-9, -1.0 + 1e-9, -1.0 - 1e-9]
+            .iter()
+            .map(|&a| {
+                let s = setup.with_fixed(poi, mu).with_fixed(jes, a);
+                fit(&m, &data, &s, &opts).map_or(f64::INFINITY, |r| r.twice_nll)
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (mut none, mut some) = (0, 0);
+    for k in 0..=20 {
+        let mu = 0.5 * k as f64;
+        let inf_jump = beyond(mu);
+        match fixed_poi_fit(&m, &data, mu, &setup, None, &opts) {
+            Ok(r) => {
+                some += 1;
+                assert!(
+                    r.twice_nll <= inf_jump + 1e-7 * inf_jump.abs(),
+                    "mu = {mu}: minimum {} above the value {inf_jump} next to the jump",
+                    r.twice_nll
+                );
+            }
+            Err(Error::NoMinimum { message, .. }) => {
+                none += 1;
+                assert!(message.contains("code 2"), "{message}");
+                // Every local minimum (from a grid of starts) lies above
+                // the values next to the jump.
+                let s = setup.with_fixed(poi, mu);
+                for k in -12..=12 {
+                    let mut x = m.init();
+                    x[poi] = mu;
+                    x[jes] = 0.25 * k as f64;
+                    if let Ok(r) = minimize_local(&m, &data, &s, Some(&x), &opts, "scan") {
+                        assert!(
+                            inf_jump < r.twice_nll,
+                            "mu = {mu}: a minimum {} at jes = {} is below the jump's {inf_jump}",
+                            r.twice_nll,
+                            r.pars[jes]
+                        );
+                    }
+                }
+            }
+            Err(e) => panic!("mu = {mu}: {e}"),
+        }
+    }
+    eprintln!("fixed-mu fits on 0..10: {some} with a minimum, {none} without");
+    assert!(
+        some > 0 && none > 0,
+        "{some} with, {none} without a minimum"
+    );
+}

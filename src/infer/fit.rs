@@ -620,6 +620,41 @@ pub fn minimize_local<L: Likelihood + ?Sized>(
     opts: &FitOptions,
     context: &str,
 ) -> Result<FitResult> {
+    local_fit(model, data, setup, start, opts, context).0
+}
+
+/// [`minimize_local`], also returning, when the fit failed by stalling,
+/// the stalled end point and its `-2 ln L` (the global search compares it
+/// with the converged minima).
+fn local_fit<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    start: Option<&[f64]>,
+    opts: &FitOptions,
+    context: &str,
+) -> (Result<FitResult>, Option<(f64, Vec<f64>)>) {
+    match local_fit_impl(model, data, setup, start, opts, context) {
+        Ok(Ok(r)) => (Ok(r), None),
+        Ok(Err(stall)) => {
+            let f = model
+                .twice_nll(&stall.x, data)
+                .ok()
+                .filter(|f| f.is_finite());
+            (Err(failed(context, stall.message)), f.map(|f| (f, stall.x)))
+        }
+        Err(e) => (Err(e), None),
+    }
+}
+
+fn local_fit_impl<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    setup: &FitSetup,
+    start: Option<&[f64]>,
+    opts: &FitOptions,
+    context: &str,
+) -> Result<std::result::Result<FitResult, Stall>> {
     let n = model.n_pars();
     setup.validate(n)?;
     if data.len() != model.n_data() {
@@ -663,7 +698,7 @@ pub fn minimize_local<L: Likelihood + ?Sized>(
         )? {
             Outcome::Converged(mut r) => {
                 r.iterations += used;
-                return Ok(r);
+                return Ok(Ok(r));
             }
             Outcome::Stalled(s) => s,
         };
@@ -680,11 +715,11 @@ pub fn minimize_local<L: Likelihood + ?Sized>(
             opts.gtol,
             context,
         )? {
-            return Ok(r);
+            return Ok(Ok(r));
         }
         used = stall.iterations;
         if used >= opts.max_iter {
-            return Err(failed(context, stall.message));
+            return Ok(Err(stall));
         }
         x = stall.x;
     }
@@ -716,7 +751,7 @@ pub fn minimize<L: Likelihood + ?Sized>(
         .filter(|(i, _)| *i < setup.fixed.len() && !setup.fixed[*i])
         .filter(|(i, _)| setup.bounds[*i].0 < 0.0 && setup.bounds[*i].1 > 0.0)
         .collect();
-    let first = minimize_local(model, data, setup, start, opts, context);
+    let (first, first_stall) = local_fit(model, data, setup, start, opts, context);
     if cands.is_empty() {
         return first;
     }
@@ -763,6 +798,7 @@ pub fn minimize<L: Likelihood + ?Sized>(
         best: None,
         tried: vec![base],
         failure: None,
+        lowest_stall: first_stall,
     };
     let mut last = first.as_ref().map_or(f64::INFINITY, |r| r.twice_nll);
     search.add(first, setup);
@@ -801,11 +837,41 @@ pub fn minimize<L: Likelihood + ?Sized>(
         minima,
         best,
         failure,
+        lowest_stall,
         ..
     } = search;
     let Some(mut best) = best else {
         return Err(failure.unwrap_or_else(|| failed(context, "no start converged".into())));
     };
+    // An unconverged end point below every minimum: the infimum is not
+    // attained (or lies in a basin no start converged in); either way the
+    // best converged minimum is not the global one.
+    if let Some((fs, xs)) = lowest_stall {
+        if fs < best.twice_nll - 1e-7 * best.twice_nll.abs().max(1.0) {
+            let near_jump: Vec<String> = cands
+                .iter()
+                .filter(|(i, _)| (xs[*i].abs() - 1.0).abs() < 1e-3)
+                .map(|(i, _)| format!("parameter {i} at {:.6}", xs[*i]))
+                .collect();
+            let hint = if near_jump.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; at that point {} (pyhf's histosys code 2 jumps at |alpha| = 1:                      use code 4p, or code 0)",
+                    near_jump.join(", ")
+                )
+            };
+            return Err(Error::NoMinimum {
+                context: context.to_string(),
+                message: format!(
+                    "a start ends, unconverged, at -2 ln L = {fs}, below the lowest converged                      minimum {} ({} starts, {} minima): the infimum is not attained{hint}",
+                    best.twice_nll,
+                    n_starts,
+                    minima.len()
+                ),
+            });
+        }
+    }
     best.starts = n_starts;
     best.minima = minima.len().max(1);
     best.runner_up = minima
@@ -866,6 +932,8 @@ struct Search {
     tried: Vec<Vec<f64>>,
     /// The first failure, reported if no start converges.
     failure: Option<Error>,
+    /// The lowest `-2 ln L` (and point) where a start stalled unconverged.
+    lowest_stall: Option<(f64, Vec<f64>)>,
 }
 
 impl Search {
@@ -890,12 +958,17 @@ impl Search {
         // in chunks, so that at most a few n × n Hessians are alive at once
         let chunk = 2 * rayon::current_num_threads().max(1);
         for xs in fresh.chunks(chunk) {
-            let results: Vec<Result<FitResult>> = xs
+            let results: Vec<_> = xs
                 .par_iter()
-                .map(|x| minimize_local(model, data, setup, Some(x), opts, context))
+                .map(|x| local_fit(model, data, setup, Some(x), opts, context))
                 .collect();
-            for (x, r) in xs.iter().zip(results) {
+            for (x, (r, stall)) in xs.iter().zip(results) {
                 self.tried.push(x.clone());
+                if let Some((f, p)) = stall {
+                    if self.lowest_stall.as_ref().is_none_or(|(g, _)| f < *g) {
+                        self.lowest_stall = Some((f, p));
+                    }
+                }
                 self.add(r, setup);
             }
         }

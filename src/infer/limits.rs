@@ -181,7 +181,8 @@ impl<L: Likelihood + ?Sized> Evaluator<'_, '_, L> {
 /// lower one raised to 0 if negative) is
 /// widened like pyhf's `toms748_scan` (lower end halved, upper end doubled)
 /// until it brackets the level for all six curves, then each curve's root is
-/// found with Brent's method to `atol + rtol·|μ|`.
+/// found with Brent's method to `atol + rtol·|μ|`. A default upper end where
+/// a fit has no minimum ([`Error::NoMinimum`]) is moved halfway down instead.
 pub fn upper_limit<L: Likelihood + ?Sized>(
     calc: &AsymptoticCalculator<'_, L>,
     opts: &LimitOptions,
@@ -222,8 +223,19 @@ pub fn upper_limit<L: Likelihood + ?Sized>(
         lo /= 2.0;
     }
     tries = 0;
+    let mut shrunk = 0;
     loop {
-        let r = ev.eval(hi)?;
+        // The default upper end (the POI's bound) can sit where a fit has no
+        // minimum (pyhf's code-2 jump): any μ above the limits will do, so
+        // move it towards the lower end.
+        let r = match ev.eval(hi) {
+            Err(Error::NoMinimum { .. }) if shrunk < 8 && opts.bracket.is_none() => {
+                shrunk += 1;
+                hi = lo + 0.5 * (hi - lo);
+                continue;
+            }
+            r => r?,
+        };
         if !(0..6).any(|k| curve(r, k) > level) {
             break;
         }
