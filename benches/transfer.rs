@@ -8,7 +8,7 @@
 //! Target: 40 × 40 (1611 parameters, 3200 bins) < 0.5 s per global
 //! maximum-likelihood fit. Measured 2026-12-06 (`cargo bench --bench
 //! transfer`, release) on the 2-core build machine while three other builds
-//! ran (load average ≈ 5), criterion's median wall time per fit:
+//! ran (load average ≈ 10), criterion's median wall time per fit:
 //!
 //! | grid    | parameters | bins | Newton iterations | fit time |
 //! |---------|------------|------|-------------------|----------|
