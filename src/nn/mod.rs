@@ -3,6 +3,9 @@
 //!
 //! Weights are stored `(fan_in, fan_out)` so a layer is one `x · W + b`
 //! without a transpose.
+//!
+//! [`transfer`]: a neural transfer function (an MLP over bin coordinates as a
+//! transfer factor's shape) fitted by maximum profile likelihood.
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 mod fused;
+pub mod transfer;
 
 /// Hidden-layer activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
