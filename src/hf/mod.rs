@@ -8,7 +8,9 @@ pub mod patchset;
 pub mod spec;
 
 pub use interp::{InterpCode, Scalar};
-pub use model::{InputKind, InputSlice, Model, ModelOptions, ParSet};
+pub use model::{
+    AuxConstraint, AuxDistribution, InputKind, InputSlice, Model, ModelOptions, ParSet,
+};
 pub use patchset::{Patch, PatchSet};
 pub use spec::{
     Channel, Measurement, MeasurementConfig, Modifier, ModifierData, ModifierType, Observation,

@@ -73,6 +73,24 @@ pub enum InputKind {
     TransferMc,
 }
 
+/// The distribution of one auxiliary datum: what a toy draws it from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AuxDistribution {
+    /// `N(aux | θ, σ)` (normsys, histosys, lumi, staterror, decorrelated TF coefficients).
+    Normal { sigma: f64 },
+    /// `Pois(aux | θ·τ)` (shapesys).
+    Poisson { tau: f64 },
+}
+
+/// The constraint term behind one auxiliary datum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuxConstraint {
+    /// The constrained parameter.
+    pub par: usize,
+    /// Its distribution (widths at the stored templates).
+    pub dist: AuxDistribution,
+}
+
 /// One contiguous slice of the template vector [`Model::inputs`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSlice {
@@ -1085,6 +1103,56 @@ impl Model {
         self.par_names.iter().position(|n| n == name)
     }
 
+    /// The constraint terms in the order of the auxiliary data.
+    pub fn aux_constraints(&self) -> Vec<AuxConstraint> {
+        let mut out: Vec<Option<AuxConstraint>> = vec![None; self.n_aux];
+        for (c, &w) in self.constraints.iter().zip(&self.width_cache) {
+            out[c.aux] = Some(AuxConstraint {
+                par: c.par,
+                dist: if c.poisson {
+                    AuxDistribution::Poisson { tau: w }
+                } else {
+                    AuxDistribution::Normal { sigma: w }
+                },
+            });
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// A pseudo-data set drawn at `pars` as pyhf's `model.make_pdf(pars).sample()`
+    /// does: Poisson main counts, and each auxiliary datum from its
+    /// constraint (Normal around θ, Poisson with mean θ·τ).
+    pub fn sample_data(&self, pars: &[f64], rng: &mut dyn rand::Rng) -> Result<Vec<f64>> {
+        use rand_distr::{Distribution, Normal, Poisson};
+        let exp = self.expected_data(pars)?;
+        let pois = |lam: f64, rng: &mut dyn rand::Rng| -> Result<f64> {
+            if lam == 0.0 {
+                return Ok(0.0);
+            }
+            Poisson::new(lam)
+                .map(|d| d.sample(rng))
+                .map_err(|e| invalid(format!("cannot draw a Poisson count of mean {lam}: {e}")))
+        };
+        let mut out = Vec::with_capacity(exp.len());
+        for &l in &exp[..self.n_main] {
+            out.push(pois(l, rng)?);
+        }
+        for c in self.aux_constraints() {
+            out.push(match c.dist {
+                AuxDistribution::Normal { sigma } => Normal::new(pars[c.par], sigma)
+                    .map(|d| d.sample(rng))
+                    .map_err(|e| {
+                        invalid(format!(
+                            "cannot draw auxiliary data of '{}' (sigma {sigma}): {e}",
+                            self.par_names[c.par]
+                        ))
+                    })?,
+                AuxDistribution::Poisson { tau } => pois(pars[c.par] * tau, rng)?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Default auxiliary data for the given templates (shapesys τ depends on them).
     pub fn auxdata_generic<T: Scalar>(&self, inputs: &[T]) -> Result<Vec<T>> {
         self.check_inputs_len(inputs.len())?;
@@ -1729,6 +1797,9 @@ impl Likelihood for Model {
     }
     fn expected_data(&self, pars: &[f64]) -> Result<Vec<f64>> {
         self.expected_impl(pars, &self.inputs, true)
+    }
+    fn sample_data(&self, pars: &[f64], rng: &mut dyn rand::Rng) -> Result<Vec<f64>> {
+        Model::sample_data(self, pars, rng)
     }
     fn nonconvex_pars(&self) -> Vec<(usize, Vec<f64>)> {
         self.nonconvex_starts().to_vec()

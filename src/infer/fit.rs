@@ -851,20 +851,22 @@ pub fn minimize<L: Likelihood + ?Sized>(
             let near_jump: Vec<String> = cands
                 .iter()
                 .filter(|(i, _)| (xs[*i].abs() - 1.0).abs() < 1e-3)
-                .map(|(i, _)| format!("parameter {i} at {:.6}", xs[*i]))
+                .map(|(i, _)| format!("{} = {:.6}", par_label(model, *i), xs[*i]))
                 .collect();
             let hint = if near_jump.is_empty() {
                 String::new()
             } else {
                 format!(
-                    "; at that point {} (pyhf's histosys code 2 jumps at |alpha| = 1:                      use code 4p, or code 0)",
+                    "; at that point {} (pyhf's histosys code 2 jumps at |alpha| = 1: \
+                     use code 4p, or code 0)",
                     near_jump.join(", ")
                 )
             };
             return Err(Error::NoMinimum {
                 context: context.to_string(),
                 message: format!(
-                    "a start ends, unconverged, at -2 ln L = {fs}, below the lowest converged                      minimum {} ({} starts, {} minima): the infimum is not attained{hint}",
+                    "a start ends, unconverged, at -2 ln L = {fs}, below the lowest converged \
+                     minimum {} ({} starts, {} minima): the infimum is not attained{hint}",
                     best.twice_nll,
                     n_starts,
                     minima.len()
@@ -880,6 +882,22 @@ pub fn minimize<L: Likelihood + ?Sized>(
         .map(|(f, _)| *f)
         .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.min(f))));
     Ok(best)
+}
+
+/// The pyhf name of parameter `i` (`name` or `name[k]`).
+fn par_label<L: Likelihood + ?Sized>(model: &L, i: usize) -> String {
+    model
+        .par_sets()
+        .into_iter()
+        .find(|(_, off, len)| (*off..off + len).contains(&i))
+        .map(|(name, off, len)| {
+            if len == 1 {
+                name
+            } else {
+                format!("{name}[{}]", i - off)
+            }
+        })
+        .unwrap_or_else(|| format!("parameter {i}"))
 }
 
 /// Whether the Hessian of a converged fit is not positive semi-definite

@@ -261,7 +261,7 @@ pub fn upper_limit<L: Likelihood + ?Sized>(
 }
 
 /// numpy's `interp(x, xp, fp)` for increasing `xp` (clamped at the ends).
-fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
+pub(crate) fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
     let n = xp.len();
     if x <= xp[0] {
         return fp[0];

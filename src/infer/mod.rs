@@ -1,4 +1,5 @@
-//! Statistical inference: fits, test statistics, asymptotic CLs, upper limits.
+//! Statistical inference: fits, test statistics, asymptotic and toy-based
+//! CLs, upper limits.
 //!
 //! Everything here is written against the [`Likelihood`] trait, which
 //! `hf::Model` implements; the fits never see HistFactory details.
@@ -8,6 +9,7 @@ pub mod fit;
 pub mod limits;
 pub mod linalg;
 pub mod teststat;
+pub mod toys;
 
 pub use asymptotics::{
     hypotest, normal_cdf, significance, AsymptoticCalculator, HypotestResult, SignificanceResult,
@@ -70,5 +72,14 @@ pub trait Likelihood: Sync {
     /// fitted from one start.
     fn nonconvex_pars(&self) -> Vec<(usize, Vec<f64>)> {
         Vec::new()
+    }
+    /// A pseudo-data set (main + aux) drawn from the model at `pars`, for
+    /// toy-based inference ([`toys`]). The default reports that this
+    /// likelihood cannot generate toys.
+    fn sample_data(&self, pars: &[f64], rng: &mut dyn rand::Rng) -> Result<Vec<f64>> {
+        let _ = (pars, rng);
+        Err(crate::Error::InvalidInput(
+            "this likelihood cannot generate pseudo-data (toys)".into(),
+        ))
     }
 }
