@@ -233,6 +233,7 @@ fn toy_statistic<L: Likelihood + ?Sized>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ensemble<L: Likelihood + ?Sized>(
     model: &L,
     gen: Vec<f64>,
