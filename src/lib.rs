@@ -25,5 +25,6 @@ pub mod ops;
 pub mod study;
 pub mod toys;
 pub mod train;
+pub mod transfer;
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@
 //! * [`blobs`]: the neos Gaussian-blobs toy (arXiv:2203.05570).
 
 pub mod blobs;
+pub mod passfail;
 pub mod tagger;
 
 use rand::Rng;
