@@ -11,6 +11,9 @@ use serde_json::{json, Map, Value};
 
 use anagrad::hf::{InterpCode, Model, ModelOptions, PatchSet, Validation, Warning, Workspace};
 use anagrad::infer::limits::linspace;
+use anagrad::infer::toys::{
+    toy_distributions, upper_limit_toys, write_outputs, Shard, ToyDistributions, ToyOptions,
+};
 use anagrad::infer::{
     fit, significance, upper_limit, upper_limit_scan, AsymptoticCalculator, FitOptions, FitSetup,
     Likelihood, LimitOptions, TestStat,
@@ -31,10 +34,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Asymptotic CLs (observed and expected band) at one POI value, like `pyhf cls`.
+    /// CLs (observed and expected band) at one POI value, like `pyhf cls`:
+    /// asymptotic, or from toys (`--calctype toybased`).
     ///
     /// Prints JSON with pyhf's keys: `CLs_obs`, `CLs_exp` (n_sigma = 2, 1, 0, −1, −2),
-    /// plus `CLsb_obs`, `CLb_obs`, `CLsb_exp`, `CLb_exp`, `qmu`, `qmu_A`.
+    /// plus `CLsb_obs`, `CLb_obs`, `CLsb_exp`, `CLb_exp` (and `qmu`, `qmu_A`
+    /// asymptotically). With toys, the test-statistic distributions and their
+    /// figure go to an output folder (`--out`), printed on stderr.
     Cls(ClsArgs),
     /// Discovery p-value and significance with q0 (observed and expected band).
     Significance(SignificanceArgs),
@@ -42,6 +48,8 @@ enum Command {
     Fit(FitArgs),
     /// Observed and expected upper limits on the POI at a CLs level.
     UpperLimit(UpperLimitArgs),
+    /// Toy ensembles: merge the shards of a `cls --calctype toybased --shard K/N` job array.
+    Toys(ToysArgs),
     /// Summary of a workspace: channels, samples, modifiers, parameters, measurements.
     Inspect(InspectArgs),
     /// pyhf patchsets (a signal patch per hypothesis, as published on HEPData):
@@ -106,9 +114,65 @@ struct ClsArgs {
         allow_negative_numbers = true
     )]
     test_poi: f64,
-    /// Test statistic: `qtilde` (q̃μ, POI bounded below) or `q` (qμ).
-    #[arg(long, value_name = "STAT", value_parser = ["qtilde", "q"], default_value = "qtilde")]
+    /// Test statistic: `qtilde` (q̃μ, POI bounded below), `q` (qμ), or
+    /// (toys only) `q0` (discovery; CLs_obs is then p0, as in pyhf).
+    #[arg(long, value_name = "STAT", value_parser = ["qtilde", "q", "q0"], default_value = "qtilde")]
     test_stat: String,
+    #[command(flatten)]
+    toys: ToyArgs,
+    /// Run only shard K of N of the toy ensemble (one-based, `--shard 3/10`),
+    /// for job arrays; its distributions file is named after the shard and
+    /// `anagrad toys merge` combines the shards into the unsharded result,
+    /// bit for bit.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+}
+
+/// How CLs is computed (pyhf's `calctype`) and the toys' options.
+#[derive(Args, Debug)]
+struct ToyArgs {
+    /// `asymptotics` (pyhf's default) or `toybased` (pyhf's ToyCalculator
+    /// semantics: toys at the conditional fits to the data, empirical
+    /// p-values, the band from the background toys).
+    #[arg(long, value_name = "CALC", value_parser = ["asymptotics", "toybased"], default_value = "asymptotics")]
+    calctype: String,
+    /// Toys per hypothesis (pyhf's default 2000).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    ntoys: usize,
+    /// Seed of the toy ensemble (each toy has its own generator derived
+    /// from it: the result does not depend on threads or shards).
+    #[arg(long, value_name = "SEED", default_value_t = 0)]
+    seed: u64,
+    /// Output folder for the toys' distributions (JSON) and figure (SVG, PNG).
+    #[arg(long, value_name = "DIR", default_value = "runs/toys")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct ToysArgs {
+    #[command(subcommand)]
+    command: ToysCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ToysCommand {
+    /// Merge the distributions files of the shards of one ensemble into the
+    /// unsharded result: prints the CLs JSON (pyhf's keys) and writes the
+    /// merged distributions, result and figure into `-o DIR`.
+    Merge {
+        /// Shard files (`distributions_shard_K_of_N.json` from `cls --shard`).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Output folder of the merged distributions, result and figure.
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// Also write the CLs JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        output_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -132,7 +196,9 @@ struct UpperLimitArgs {
     model: ModelArgs,
     /// Scan a grid `START:STOP:N` (N points, inclusive) and interpolate the
     /// crossings linearly, like pyhf's `upper_limit(scan=…)`; without it the
-    /// limits are found by root finding.
+    /// limits are found by root finding. Required with `--calctype toybased`
+    /// (CLs from toys at every grid point, each with its own seed; the tested
+    /// points are also written to `--out`).
     #[arg(long, value_name = "START:STOP:N")]
     scan: Option<String>,
     /// CLs level (0.05 for 95% CL limits).
@@ -141,6 +207,8 @@ struct UpperLimitArgs {
     /// Test statistic: `qtilde` or `q`.
     #[arg(long, value_name = "STAT", value_parser = ["qtilde", "q"], default_value = "qtilde")]
     test_stat: String,
+    #[command(flatten)]
+    toys: ToyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -380,10 +448,131 @@ fn calculator<'m>(model: &'m Model, test_stat: &str) -> Result<AsymptoticCalcula
     )
 }
 
+fn toy_options(t: &ToyArgs, shard: Option<&str>) -> Result<ToyOptions> {
+    Ok(ToyOptions {
+        ntoys: t.ntoys,
+        seed: t.seed,
+        shard: shard.map(Shard::parse).transpose()?.unwrap_or(Shard::ALL),
+        fit: FitOptions::default(),
+        progress: !t.quiet,
+    })
+}
+
+fn report_outputs(dir: &std::path::Path, written: &[PathBuf], d: &ToyDistributions) {
+    let failed = d.signal_plus_background.failures.len() + d.background.failures.len();
+    if failed > 0 {
+        eprintln!(
+            "warning: {failed} toys failed (left out of the p-values; listed in {})",
+            written[0].display()
+        );
+    }
+    eprintln!("toys: wrote {} files to {}", written.len(), dir.display());
+}
+
 fn cmd_cls(a: &ClsArgs) -> Result<()> {
+    if a.toys.calctype == "asymptotics" {
+        if a.shard.is_some() {
+            return Err(Error::InvalidInput(
+                "--shard needs --calctype toybased".into(),
+            ));
+        }
+        if a.test_stat == "q0" {
+            return Err(Error::InvalidInput(
+                "--test-stat q0 is for toys; asymptotically use `anagrad significance`".into(),
+            ));
+        }
+        let (_, model) = build(&a.model)?;
+        let r = calculator(&model, &a.test_stat)?.hypotest(a.test_poi)?;
+        return emit(&a.model, &to_value(&r)?);
+    }
+    let opts = toy_options(&a.toys, a.shard.as_deref())?;
     let (_, model) = build(&a.model)?;
-    let r = calculator(&model, &a.test_stat)?.hypotest(a.test_poi)?;
-    emit(&a.model, &to_value(&r)?)
+    let stat: TestStat = a.test_stat.parse()?;
+    let d = toy_distributions(
+        &model,
+        &model.observed_data(),
+        a.test_poi,
+        stat,
+        &FitSetup::from_model(&model),
+        &opts,
+    )?;
+    let r = d.result()?;
+    let stem = if opts.shard == Shard::ALL {
+        "distributions".to_string()
+    } else {
+        format!(
+            "distributions_shard_{}_of_{}",
+            opts.shard.index + 1,
+            opts.shard.count
+        )
+    };
+    let written = write_outputs(&a.toys.out, &stem, &d, Some(&r))?;
+    report_outputs(&a.toys.out, &written, &d);
+    let mut v = to_value(&r)?;
+    if opts.shard != Shard::ALL {
+        eprintln!(
+            "note: shard {}/{}: these p-values use this shard's toys only; \
+             `anagrad toys merge` the shards for the result",
+            opts.shard.index + 1,
+            opts.shard.count
+        );
+        if let Value::Object(m) = &mut v {
+            m.insert(
+                "shard".into(),
+                json!(format!("{}/{}", opts.shard.index + 1, opts.shard.count)),
+            );
+        }
+    }
+    emit(&a.model, &v)
+}
+
+fn cmd_toys(a: &ToysArgs) -> Result<()> {
+    match &a.command {
+        ToysCommand::Merge {
+            files,
+            out,
+            output_file,
+        } => {
+            let parts = files
+                .iter()
+                .map(|f| {
+                    let text = std::fs::read_to_string(f).map_err(|e| Error::Io {
+                        path: f.display().to_string(),
+                        source: e,
+                    })?;
+                    serde_json::from_str::<ToyDistributions>(&text).map_err(|e| Error::Json {
+                        context: f.display().to_string(),
+                        source: e,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let merged = ToyDistributions::merge(parts)?;
+            if !merged.is_complete() {
+                let have: Vec<String> = merged
+                    .shards
+                    .iter()
+                    .map(|s| format!("{}/{}", s.index + 1, s.count))
+                    .collect();
+                eprintln!(
+                    "warning: the merged shards ({}) cover {} of {} toys per hypothesis",
+                    have.join(", "),
+                    merged.background.indices.len(),
+                    merged.ntoys
+                );
+            }
+            let r = merged.result()?;
+            let written = write_outputs(out, "distributions", &merged, Some(&r))?;
+            report_outputs(out, &written, &merged);
+            let text = serde_json::to_string_pretty(&r).map_err(|e| Error::Json {
+                context: "output".into(),
+                source: e,
+            })?;
+            if let Some(f) = output_file {
+                write_text(Some(f), &(text.clone() + "\n"))?;
+            }
+            write_text(None, &(text + "\n"))
+        }
+    }
 }
 
 fn cmd_significance(a: &SignificanceArgs) -> Result<()> {
@@ -445,7 +634,51 @@ fn parse_scan(s: &str) -> Result<Vec<f64>> {
     Ok(linspace(start, stop, n))
 }
 
+fn cmd_upper_limit_toys(a: &UpperLimitArgs) -> Result<()> {
+    let grid = parse_scan(a.scan.as_deref().ok_or_else(|| {
+        Error::InvalidInput(
+            "upper-limit --calctype toybased needs a grid: --scan START:STOP:N".into(),
+        )
+    })?)?;
+    let opts = toy_options(&a.toys, None)?;
+    let (_, model) = build(&a.model)?;
+    let stat: TestStat = a.test_stat.parse()?;
+    let (obs, exp, tested) = upper_limit_toys(
+        &model,
+        &model.observed_data(),
+        &grid,
+        a.level,
+        stat,
+        &FitSetup::from_model(&model),
+        &opts,
+    )?;
+    let failed: usize = tested.iter().map(|t| t.failed[0] + t.failed[1]).sum();
+    if failed > 0 {
+        eprintln!("warning: {failed} toys failed over the scan (per point in `tested`)");
+    }
+    let out = json!({
+        "obs_limit": obs,
+        "exp_limits": exp,
+        "level": a.level,
+        "calctype": "toybased",
+        "ntoys": a.toys.ntoys,
+        "seed": a.toys.seed,
+        "tested": tested,
+    });
+    std::fs::create_dir_all(&a.toys.out).map_err(|e| Error::Io {
+        path: a.toys.out.display().to_string(),
+        source: e,
+    })?;
+    let path = a.toys.out.join("upper_limit.json");
+    anagrad::infer::toys::write_json(&path, &out)?;
+    eprintln!("toys: wrote {}", path.display());
+    emit(&a.model, &out)
+}
+
 fn cmd_upper_limit(a: &UpperLimitArgs) -> Result<()> {
+    if a.toys.calctype == "toybased" {
+        return cmd_upper_limit_toys(a);
+    }
     let grid = a.scan.as_deref().map(parse_scan).transpose()?;
     let (_, model) = build(&a.model)?;
     let calc = calculator(&model, &a.test_stat)?;
@@ -624,6 +857,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Significance(a) => cmd_significance(&a),
         Command::Fit(a) => cmd_fit(&a),
         Command::UpperLimit(a) => cmd_upper_limit(&a),
+        Command::Toys(a) => cmd_toys(&a),
         Command::Inspect(a) => cmd_inspect(&a),
         Command::Patchset(a) => cmd_patchset(&a),
         Command::BandwidthStudy(a) => anagrad::study::run(&a),
