@@ -35,7 +35,7 @@ fn workspace(scale: f64, seed: Option<u64>) -> Value {
     let n0: Vec<f64> = (0..nb)
         .map(|b| {
             let (u, v) = uv(b);
-            scale * 4000.0 * (-1.5 * u).exp() * (-1.0 * v).exp()
+            scale * 4000.0 * (-1.5 * u).exp() * (-v).exp()
         })
         .collect();
     let sig_pass: Vec<f64> = (0..nb)
