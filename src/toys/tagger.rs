@@ -21,8 +21,8 @@
 //!   weights).
 //! * [`PassFail`]: the 2DAlphabet-style pass/fail workspace (free per-bin
 //!   fail yields, exp-form Bernstein TF, signal strength `mu`) and its
-//!   significance `Z_A = √q0` on the Asimov data set of the truth, on
-//!   candle's tape.
+//!   significance `Z_A = √q0` on the Asimov data set of the truth (signed:
+//!   `−√t0` where μ̂ < 0), on candle's tape.
 
 use candle_core::{DType, Device, Tensor};
 use rand::Rng;
@@ -87,7 +87,7 @@ impl Default for TaggerToy {
         TaggerToy {
             variant: Variant::Smooth,
             qcd_yield: 1e5,
-            signal_yield: 300.0,
+            signal_yield: 100.0,
             signal_logit: 3.0,
             feature_shift: 1.0,
             mass_resolution: 15.0,
@@ -422,18 +422,13 @@ pub struct PassFail {
     grid: Grid,
     order: [usize; 2],
     q0: Loss,
+    t0: Loss,
 }
 
 impl PassFail {
-    /// The analysis on `grid` with a TF of `order = [o_x, o_y]`; the TF
-    /// coefficients start at `ln(ratio_init)` (a constant pass/fail ratio).
-    pub fn new(grid: Grid, order: [usize; 2], ratio_init: f64) -> Result<Self> {
-        if !(ratio_init.is_finite() && ratio_init > 0.0) {
-            return Err(Error::InvalidInput(format!(
-                "pass/fail: the initial pass/fail ratio must be > 0, got {ratio_init}"
-            )));
-        }
-        let ws = Self::workspace(&grid, order, ratio_init)?;
+    /// The analysis on `grid` with a TF of `order = [o_x, o_y]`.
+    pub fn new(grid: Grid, order: [usize; 2]) -> Result<Self> {
+        let ws = Self::workspace(&grid, order)?;
         let template = Template::from_workspace(&ws, &ModelOptions::default())?
             .with_input(InputSel::nominal("fail", "qcd"))?
             .with_input(InputSel::nominal("pass", "qcd"))?
@@ -442,21 +437,34 @@ impl PassFail {
             .with_input(InputSel::observed("fail"))?
             .with_input(InputSel::observed("pass"))?;
         let q0 = Loss::new(
-            template,
+            template.clone(),
             LossKind::ObservedTestStat {
                 stat: TestStat::Q0,
                 test_mu: 0.0,
             },
         );
-        Ok(PassFail { grid, order, q0 })
+        let t0 = Loss::new(
+            template,
+            LossKind::ObservedTestStat {
+                stat: TestStat::Tmu,
+                test_mu: 0.0,
+            },
+        );
+        Ok(PassFail {
+            grid,
+            order,
+            q0,
+            t0,
+        })
     }
 
     /// The workspace (placeholder yields; the template inputs replace them).
-    pub fn workspace(grid: &Grid, order: [usize; 2], ratio_init: f64) -> Result<Workspace> {
+    /// `mu` may go down to −5, so that a deficit under the signal has a
+    /// (negative) significance.
+    pub fn workspace(grid: &Grid, order: [usize; 2]) -> Result<Workspace> {
         let nb = grid.n_bins();
         let coords = json!({"axes": ["x", "y"], "bins": grid.centres()});
         let ones = vec![1.0; nb];
-        let k = (order[0] + 1) * (order[1] + 1);
         let mu = json!({"name": "mu", "type": "normfactor", "data": null});
         let sf = json!({"name": "qcd_fail", "type": "shapefactor", "data": null});
         let tf = json!({"name": "tf", "type": "transferfactor",
@@ -473,7 +481,7 @@ impl PassFail {
             "observations": [{"name": "fail", "data": vec![2.0; nb]},
                              {"name": "pass", "data": vec![2.0; nb]}],
             "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
-                {"name": "tf", "inits": vec![ratio_init.ln(); k]}]}}],
+                {"name": "mu", "bounds": [[-5.0, 10.0]]}]}}],
             "version": "1.0.0"
         }))
     }
@@ -494,10 +502,15 @@ impl PassFail {
         &self.q0
     }
 
-    /// The six template inputs for `h`: the QCD nominal of both regions is
-    /// the fail histogram (the free yields and the TF carry the rest); the
-    /// observed data are the Asimov data set of the truth, QCD plus
-    /// `signal_in_data` × signal in each region.
+    /// The six template inputs for `h`: the QCD nominal of the fail region
+    /// is the fail histogram, that of the pass region the same histogram
+    /// times the overall pass/fail ratio `r = Σ pass / Σ fail`, with `r`
+    /// treated as a constant: a constant factor is absorbed exactly by the
+    /// exp-form Bernstein TF (its basis sums to 1), so q0 does not depend
+    /// on `r` and it only moves the fits' starting point to a TF of `r`;
+    /// the free yields and the TF carry the rest. The observed data
+    /// are the Asimov data set of the truth, QCD plus `signal_in_data` ×
+    /// signal in each region.
     pub fn inputs(&self, h: &Hists, signal_in_data: f64) -> Result<[Tensor; 6]> {
         let obs = |q: &Tensor, s: &Tensor| -> Result<Tensor> {
             Ok(if signal_in_data == 0.0 {
@@ -506,9 +519,18 @@ impl PassFail {
                 q.add(&s.affine(signal_in_data, 0.0)?)?
             })
         };
+        let total = |t: &Tensor| -> Result<f64> {
+            Ok(t.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+        };
+        let (pass, fail) = (total(&h.qcd_pass)?, total(&h.qcd_fail)?);
+        if !(pass > 0.0 && fail > 0.0 && pass.is_finite() && fail.is_finite()) {
+            return Err(Error::InvalidInput(format!(
+                "pass/fail: QCD yields must be > 0 in both regions, got pass {pass}, fail {fail}"
+            )));
+        }
         Ok([
             h.qcd_fail.clone(),
-            h.qcd_fail.clone(),
+            h.qcd_fail.affine(pass / fail, 0.0)?,
             h.sig_fail.clone(),
             h.sig_pass.clone(),
             obs(&h.qcd_fail, &h.sig_fail)?,
@@ -516,19 +538,24 @@ impl PassFail {
         ])
     }
 
-    /// `√q0` of the full pass/fail analysis on the Asimov data set with
-    /// signal strength `signal_in_data` (1: the expected significance
-    /// `Z_A`; 0: the spurious significance of the background model alone),
-    /// as a scalar on the tape of `h` (0, with zero gradient, where q0 = 0).
+    /// The signed significance of the full pass/fail analysis on the Asimov
+    /// data set with signal strength `signal_in_data` (1: the expected
+    /// significance `Z_A`; 0: the spurious significance of the background
+    /// model alone), as a scalar on the tape of `h`: `√q0` where the fitted
+    /// μ̂ > 0, else `−√t0` (two-sided `t0 = −2 ln λ(0)`), so it is continuous
+    /// at μ̂ = 0 and its gradient does not vanish on the one-sided branch.
     pub fn significance(&self, h: &Hists, signal_in_data: f64) -> Result<Tensor> {
         let inputs = self.inputs(h, signal_in_data)?;
         let refs: Vec<&Tensor> = inputs.iter().collect();
         let q0 = self.q0.forward(&refs)?;
-        let q = q0.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        Ok(if q > 0.0 {
-            q0.sqrt()?
+        if q0.to_dtype(DType::F64)?.to_scalar::<f64>()? > 0.0 {
+            return Ok(q0.sqrt()?);
+        }
+        let t0 = self.t0.forward(&refs)?;
+        Ok(if t0.to_dtype(DType::F64)?.to_scalar::<f64>()? > 0.0 {
+            t0.sqrt()?.neg()?
         } else {
-            q0.affine(0.0, 0.0)?
+            t0.affine(0.0, 0.0)?
         })
     }
 
