@@ -11,14 +11,15 @@
 //! compared with the observed window counts (pull `(obs − pred) /
 //! sqrt(pred + σ_pred²)`) and with the true expectation (relative bias).
 //!
-//! The toy mirrors `toys::passfail`'s defaults (x = 40–200 GeV in 16 bins,
-//! y = 450–1200 GeV in 4; falling QCD, a W/Z-like background at 90 GeV with
-//! a 10 % normsys; yields from the densities at the bin centres): the
-//! `polynomial` tagger's pass/fail ratio is a Bernstein (2, 1) polynomial,
-//! the `non-polynomial` one doubles across a logistic step of width 4 GeV at
-//! `--step-x0` (default 110 GeV, the window's lower edge). Data are
-//! background-only; every fit has the POI fixed at 0 and the pass window
-//! (x in [110, 140] GeV, all y) blinded.
+//! The toy is `toys::passfail::PassFailToy` on a 16 × 4 grid (x = 40–200
+//! GeV, y = 450–1200 GeV; falling QCD, a W/Z-like background at 90 GeV with
+//! a normsys): with `Tagger::polynomial()` the QCD pass/fail ratio is a
+//! Bernstein (2, 1) polynomial, with `Tagger::non_polynomial()` it doubles
+//! across a logistic step of width 4 GeV at `--step-x0` (default 110 GeV,
+//! the window's lower edge). Data are background-only Poisson draws; every
+//! fit has the POI fixed at 0 and the pass window (x in [110, 140] GeV, all
+//! y) blinded. The QCD nominal is 2DAlphabet's fail data minus the other
+//! background (times the overall pass/fail ratio in the pass region).
 //!
 //! Run: `cargo run --release --example neural_tf -- --toys 50` (default: 8
 //! toys per variant); `--help` lists the options. Writes
@@ -26,12 +27,12 @@
 
 use std::time::Instant;
 
-use anagrad::hf::modifiers::transfer::Basis;
 use anagrad::hf::Model;
 use anagrad::hf::{ModelOptions, Workspace};
 use anagrad::infer::fit::{fixed_poi_fit, FitOptions, FitSetup};
 use anagrad::infer::Likelihood;
 use anagrad::nn::transfer::{NeuralTfConfig, NeuralTransfer, PassPrediction};
+use anagrad::toys::passfail::{Grid, PassFailToy, Tagger};
 use clap::Parser;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -78,8 +79,6 @@ struct Args {
 
 const NX: usize = 16;
 const NY: usize = 4;
-const X: (f64, f64) = (40.0, 200.0);
-const Y: (f64, f64) = (450.0, 1200.0);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Variant {
@@ -94,14 +93,31 @@ impl Variant {
             Variant::NonPolynomial { x0 } => format!("non-polynomial (step at {x0} GeV)"),
         }
     }
-}
 
-fn centre(i: usize, n: usize, (lo, hi): (f64, f64)) -> f64 {
-    lo + (hi - lo) * (i as f64 + 0.5) / n as f64
-}
-
-fn scaled(x: f64, (lo, hi): (f64, f64)) -> f64 {
-    (x - lo) / (hi - lo)
+    fn toy(self, n_qcd: f64) -> PassFailToy {
+        let tagger = match self {
+            Variant::Polynomial => Tagger::polynomial(),
+            Variant::NonPolynomial { x0 } => match Tagger::non_polynomial() {
+                Tagger::NonPolynomial {
+                    base,
+                    step,
+                    width,
+                    y_slope,
+                    ..
+                } => Tagger::NonPolynomial {
+                    base,
+                    step,
+                    x0,
+                    width,
+                    y_slope,
+                },
+                t => t,
+            },
+        };
+        let mut toy = PassFailToy::new(NX, NY, tagger);
+        toy.n_qcd = n_qcd;
+        toy
+    }
 }
 
 /// Bin index of cell `(ix, iy)` (x-major).
@@ -109,70 +125,28 @@ fn bin(ix: usize, iy: usize) -> usize {
     ix * NY + iy
 }
 
-/// The pass/fail ratio of the background tagger at `(x, y)` (toys::passfail).
-fn pass_ratio(v: Variant, x: f64, y: f64) -> f64 {
-    let (u, w) = (scaled(x, X), scaled(y, Y));
-    match v {
-        Variant::Polynomial => {
-            let c = [0.040, 0.046, 0.052, 0.062, 0.047, 0.058];
-            let bu = Basis::Bernstein.eval(2, u.clamp(0.0, 1.0));
-            let bw = Basis::Bernstein.eval(1, w.clamp(0.0, 1.0));
-            let mut r = 0.0;
-            for (i, a) in bu.iter().enumerate() {
-                for (j, b) in bw.iter().enumerate() {
-                    r += c[i * 2 + j] * a * b;
-                }
-            }
-            r
-        }
-        Variant::NonPolynomial { x0 } => {
-            let s = 1.0 / (1.0 + (-(x - x0) / 4.0).exp());
-            0.035 * (1.0 + s) * (1.0 + 0.3 * w)
-        }
-    }
-}
-
-/// Expected yields per region: (qcd, other, signal), each `[fail, pass]` per bin.
+/// Expected yields per region: (qcd, other, signal), each `[fail, pass]` per
+/// bin (x-major), and the toy.
 struct Expected {
+    toy: PassFailToy,
     qcd: [Vec<f64>; 2],
     other: [Vec<f64>; 2],
     signal: [Vec<f64>; 2],
 }
 
-fn expected(v: Variant, n_qcd: f64) -> Expected {
-    let cells: Vec<(f64, f64)> = (0..NX)
-        .flat_map(|i| (0..NY).map(move |j| (centre(i, NX, X), centre(j, NY, Y))))
-        .collect();
-    let norm = |f: &dyn Fn(f64, f64) -> f64, total: f64| -> Vec<f64> {
-        let raw: Vec<f64> = cells.iter().map(|&(x, y)| f(x, y)).collect();
-        let s: f64 = raw.iter().sum();
-        raw.iter().map(|r| r * total / s).collect()
-    };
-    let qcd = norm(&|x, y| (-x / 60.0).exp() * (y / 450.0).powf(-4.0), n_qcd);
-    let gauss = |x: f64, m: f64| (-0.5 * ((x - m) / 8.0).powi(2)).exp();
-    let other = norm(&|x, y| gauss(x, 90.0) * (y / 450.0).powf(-4.0), 3000.0);
-    let signal = norm(&|x, y| gauss(x, 125.0) * (y / 450.0).powf(-3.0), 400.0);
-    let p: Vec<f64> = cells
-        .iter()
-        .map(|&(x, y)| {
-            let r = pass_ratio(v, x, y);
-            r / (1.0 + r)
-        })
-        .collect();
-    let split = |t: &[f64], eff: &dyn Fn(usize) -> f64| -> [Vec<f64>; 2] {
-        [
-            t.iter()
-                .enumerate()
-                .map(|(b, x)| x * (1.0 - eff(b)))
-                .collect(),
-            t.iter().enumerate().map(|(b, x)| x * eff(b)).collect(),
-        ]
-    };
-    Expected {
-        qcd: split(&qcd, &|b| p[b]),
-        other: split(&other, &|_| 0.15),
-        signal: split(&signal, &|_| 0.6),
-    }
+fn flat(g: &Grid) -> Vec<f64> {
+    g.iter().flatten().copied().collect()
+}
+
+fn expected(v: Variant, n_qcd: f64) -> anagrad::Result<Expected> {
+    let toy = v.toy(n_qcd);
+    let e = toy.expected()?;
+    Ok(Expected {
+        qcd: [flat(&e.qcd.fail), flat(&e.qcd.pass)],
+        other: [flat(&e.other.fail), flat(&e.other.pass)],
+        signal: [flat(&e.signal.fail), flat(&e.signal.pass)],
+        toy,
+    })
 }
 
 /// The blinded signal window: x in [110, 140] GeV, every y.
@@ -193,10 +167,15 @@ fn workspace(e: &Expected, obs: &[Vec<f64>; 2], tf: Value) -> anagrad::Result<Wo
         .collect();
     let r0 = obs[1].iter().sum::<f64>() / obs[0].iter().sum::<f64>();
     let n0_pass: Vec<f64> = n0.iter().map(|x| x * r0).collect();
-    let bins: Vec<Value> = (0..NX)
-        .flat_map(|i| (0..NY).map(move |j| json!([centre(i, NX, X), centre(j, NY, Y)])))
+    let t = &e.toy;
+    let (xc, yc) = (t.x_centres(), t.y_centres());
+    let bins: Vec<Value> = xc
+        .iter()
+        .flat_map(|x| yc.iter().map(move |y| json!([x, y])))
         .collect();
-    let coords = json!({"axes": ["x", "y"], "bins": bins, "ranges": [[X.0, X.1], [Y.0, Y.1]]});
+    let range = |e: &[f64]| json!([e[0], e[e.len() - 1]]);
+    let coords = json!({"axes": ["x", "y"], "bins": bins,
+        "ranges": [range(&t.x_edges), range(&t.y_edges)]});
     let sf = json!({"name": "qcd_fail", "type": "shapefactor", "data": null});
     let mu = json!({"name": "mu", "type": "normfactor", "data": null});
     let other_norm =
@@ -303,7 +282,7 @@ struct Toy {
 const METHODS: [&str; 3] = ["Bernstein (2, 1)", "Bernstein (4, 1)", "neural"];
 
 fn run_toy(v: Variant, args: &Args, config: &NeuralTfConfig, i: usize) -> anagrad::Result<Toy> {
-    let e = expected(v, args.n_qcd);
+    let e = expected(v, args.n_qcd)?;
     let seed = args.seed * 1_000_003 + i as u64 * 7919 + matches!(v, Variant::Polynomial) as u64;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut draw = |x: f64| -> anagrad::Result<f64> {
