@@ -367,3 +367,32 @@ fn code2_fits_without_a_minimum_are_reported() {
         "{some} with, {none} without a minimum"
     );
 }
+
+/// A warm start where the model is undefined (a negative rate) falls back to
+/// the suggested inits instead of failing the fit.
+#[test]
+fn an_infeasible_warm_start_falls_back_to_the_inits() {
+    let ws = Workspace::from_value(&json!({"channels":[{"name":"sr","samples":[
+        {"name":"sig","data":[40.0],"modifiers":[{"name":"mu","type":"normfactor","data":null}]},
+        {"name":"bkg","data":[50.0],"modifiers":[{"name":"b","type":"normsys","data":{"lo":0.9,"hi":1.1}}]}]}],
+        "observations":[{"name":"sr","data":[60.0]}],
+        "measurements":[{"name":"m","config":{"poi":"mu","parameters":[{"name":"mu","bounds":[[-5.0,10.0]]}]}}],
+        "version":"1.0.0"}))
+    .unwrap();
+    let m = Model::new(&ws, &ModelOptions::default()).unwrap();
+    let data = m.observed_data();
+    let setup = FitSetup::from_model(&m);
+    let bad = vec![-3.0, 0.0];
+    assert!(!m.twice_nll(&bad, &data).unwrap().is_finite() || m.twice_nll(&bad, &data).is_err());
+    let r = anagrad::infer::minimize(
+        &m,
+        &data,
+        &setup,
+        Some(&bad),
+        &FitOptions::default(),
+        "test",
+    )
+    .unwrap();
+    let reference = mle(&m);
+    assert!((r.twice_nll - reference.twice_nll).abs() < 1e-9);
+}

@@ -751,7 +751,16 @@ pub fn minimize<L: Likelihood + ?Sized>(
         .filter(|(i, _)| *i < setup.fixed.len() && !setup.fixed[*i])
         .filter(|(i, _)| setup.bounds[*i].0 < 0.0 && setup.bounds[*i].1 > 0.0)
         .collect();
-    let (first, first_stall) = local_fit(model, data, setup, start, opts, context);
+    let (mut first, mut first_stall) = local_fit(model, data, setup, start, opts, context);
+    // A warm start can be a bad one (e.g. the free fit's parameters with the
+    // POI overwritten, where some rate is not positive): the suggested inits
+    // are the fallback.
+    if start.is_some() && matches!(first, Err(Error::FitFailed { .. })) {
+        let (r, st) = local_fit(model, data, setup, None, opts, context);
+        if r.is_ok() {
+            (first, first_stall) = (r, st);
+        }
+    }
     if cands.is_empty() {
         return first;
     }
