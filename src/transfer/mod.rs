@@ -9,6 +9,7 @@
 //! is `anagrad transfer`.
 
 pub mod cli;
+pub mod closure;
 pub mod config;
 pub mod ftest;
 pub mod gof;
