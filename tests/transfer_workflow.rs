@@ -250,9 +250,8 @@ fn ftest_matches_a_hand_computation() {
         let m: &Model = &f.model;
         let lam = m.expected_data(&f.result.pars).unwrap();
         let mut s = 0.0;
-        for b in 0..m.n_main() {
-            let n = f.data[b];
-            s += 2.0 * (lam[b] - n + if n > 0.0 { n * (n / lam[b]).ln() } else { 0.0 });
+        for (&l, &n) in lam.iter().zip(&f.data).take(m.n_main()) {
+            s += 2.0 * (l - n + if n > 0.0 { n * (n / l).ln() } else { 0.0 });
         }
         let a = f.result.pars[m.par_index("wz_norm").unwrap()];
         s += a * a;
