@@ -150,6 +150,6 @@ def test_torch_training_lowers_cls():
         loss = f(*hs)
         loss.backward()
         opt.step()
-        history.append(float(loss))
+        history.append(loss.item())
     assert np.all(np.isfinite(history))
     assert min(history[-5:]) < 0.5 * history[0], history
