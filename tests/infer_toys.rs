@@ -181,3 +181,72 @@ fn failing_toys_are_reported_not_fatal() {
     assert!(r.cls_obs.is_finite());
     let _ = m.n_pars();
 }
+
+/// The toy-based upper limit with root finding on the interpolated CLs
+/// lands on the exact limit of the counting model, where CLs(μ) =
+/// P(N ≤ n | μs + b) / P(N ≤ n | b), within the toys' statistical error.
+#[test]
+fn refined_toy_limit_finds_the_exact_root() {
+    use anagrad::infer::toys::upper_limit_toys_refined;
+    let m = counting(52.0);
+    let setup = FitSetup::from_model(&m);
+    let b = Poisson::new(50.0).unwrap();
+    let cls = |mu: f64| Poisson::new(50.0 + 10.0 * mu).unwrap().cdf(52) / b.cdf(52);
+    let (mut lo, mut hi) = (0.0, 5.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if cls(mid) > 0.05 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let exact = 0.5 * (lo + hi);
+    let opts = ToyOptions {
+        ntoys: 1000,
+        seed: 21,
+        ..ToyOptions::default()
+    };
+    let grid = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
+    let (obs0, _, t0) = upper_limit_toys_refined(
+        &m,
+        &m.observed_data(),
+        &grid,
+        0.05,
+        TestStat::QmuTilde,
+        &setup,
+        &opts,
+        0,
+    )
+    .unwrap();
+    let (obs, exp, tested) = upper_limit_toys_refined(
+        &m,
+        &m.observed_data(),
+        &grid,
+        0.05,
+        TestStat::QmuTilde,
+        &setup,
+        &opts,
+        3,
+    )
+    .unwrap();
+    eprintln!(
+        "exact {exact}; scan {obs0}; refined {obs} ({} points); expected {exp:?}",
+        tested.len()
+    );
+    assert_eq!(t0.len(), grid.len());
+    assert!(tested.len() > grid.len(), "no refinement step was taken");
+    assert!(tested.windows(2).all(|w| w[0].poi_test <= w[1].poi_test));
+    let nearest = tested
+        .iter()
+        .map(|r| (r.poi_test - exact).abs())
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        nearest < 0.2,
+        "no tested point near the exact root {exact} (nearest {nearest})"
+    );
+    assert!(
+        (obs - exact).abs() < 0.25,
+        "refined limit {obs} vs exact {exact}"
+    );
+}

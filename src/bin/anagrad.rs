@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use anagrad::hf::{InterpCode, Model, ModelOptions, PatchSet, Validation, Warning, Workspace};
 use anagrad::infer::limits::linspace;
 use anagrad::infer::toys::{
-    toy_distributions, upper_limit_toys, write_outputs, Shard, ToyDistributions, ToyOptions,
+    toy_distributions, upper_limit_toys_refined, write_outputs, Shard, ToyDistributions, ToyOptions,
 };
 use anagrad::infer::{
     fit, significance, upper_limit, upper_limit_scan, AsymptoticCalculator, FitOptions, FitSetup,
@@ -201,6 +201,11 @@ struct UpperLimitArgs {
     /// points are also written to `--out`).
     #[arg(long, value_name = "START:STOP:N")]
     scan: Option<String>,
+    /// With `--calctype toybased`: after the scan, this many rounds of root
+    /// finding on the interpolated CLs, each testing the current crossings
+    /// with new toys.
+    #[arg(long, value_name = "ROUNDS", default_value_t = 0)]
+    refine: usize,
     /// CLs level (0.05 for 95% CL limits).
     #[arg(long, value_name = "ALPHA", default_value_t = 0.05)]
     level: f64,
@@ -643,7 +648,7 @@ fn cmd_upper_limit_toys(a: &UpperLimitArgs) -> Result<()> {
     let opts = toy_options(&a.toys, None)?;
     let (_, model) = build(&a.model)?;
     let stat: TestStat = a.test_stat.parse()?;
-    let (obs, exp, tested) = upper_limit_toys(
+    let (obs, exp, tested) = upper_limit_toys_refined(
         &model,
         &model.observed_data(),
         &grid,
@@ -651,6 +656,7 @@ fn cmd_upper_limit_toys(a: &UpperLimitArgs) -> Result<()> {
         stat,
         &FitSetup::from_model(&model),
         &opts,
+        a.refine,
     )?;
     let failed: usize = tested.iter().map(|t| t.failed[0] + t.failed[1]).sum();
     if failed > 0 {

@@ -517,7 +517,8 @@ pub fn hypotest_toys<L: Likelihood + ?Sized>(
 /// Toy-based upper limit on a scan (pyhf's `upper_limit(..., scan)` with
 /// toys): CLs at every grid point (each with its own toys: seeds differ per
 /// point) and the crossing of `level` by linear interpolation, observed and
-/// expected. Returns `(observed, expected band, the tests)`.
+/// expected. Returns `(observed, expected band, the tests)`. See
+/// [`upper_limit_toys_refined`] for a root search beyond the grid.
 pub fn upper_limit_toys<L: Likelihood + ?Sized>(
     model: &L,
     data: &[f64],
@@ -527,27 +528,74 @@ pub fn upper_limit_toys<L: Likelihood + ?Sized>(
     setup: &FitSetup,
     opts: &ToyOptions,
 ) -> Result<(f64, [f64; 5], Vec<ToyHypotestResult>)> {
+    upper_limit_toys_refined(model, data, grid, level, stat, setup, opts, 0)
+}
+
+/// [`upper_limit_toys`] followed by `refine` rounds of root finding on the
+/// interpolated CLs (regula falsi): each round tests, with new toys, the
+/// current crossing of every curve (observed and the five expected) that
+/// is not yet a tested point, and re-interpolates over all tested points.
+/// With toys CLs is noisy, so the refinement converges to the root within
+/// the toys' statistical error, not to machine precision.
+#[allow(clippy::too_many_arguments)]
+pub fn upper_limit_toys_refined<L: Likelihood + ?Sized>(
+    model: &L,
+    data: &[f64],
+    grid: &[f64],
+    level: f64,
+    stat: TestStat,
+    setup: &FitSetup,
+    opts: &ToyOptions,
+    refine: usize,
+) -> Result<(f64, [f64; 5], Vec<ToyHypotestResult>)> {
     if grid.len() < 2 {
         return Err(Error::InvalidInput(
             "toy upper limit: the grid needs at least 2 points".into(),
         ));
     }
-    let mut tested = Vec::with_capacity(grid.len());
-    for (k, &mu) in grid.iter().enumerate() {
+    let mut tested: Vec<ToyHypotestResult> = Vec::with_capacity(grid.len());
+    let mut k = 0u64;
+    let mut test_at = |mu: f64, tested: &mut Vec<ToyHypotestResult>| -> Result<()> {
         let o = ToyOptions {
-            seed: splitmix(opts.seed ^ (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)),
+            seed: splitmix(opts.seed ^ k.wrapping_mul(0x2545_F491_4F6C_DD1D)),
             ..opts.clone()
         };
+        k += 1;
         tested.push(hypotest_toys(model, data, mu, stat, setup, &o)?);
-    }
-    let mus_rev: Vec<f64> = grid.iter().rev().copied().collect();
-    let lim = |f: &dyn Fn(&ToyHypotestResult) -> f64| {
-        let xp: Vec<f64> = tested.iter().rev().map(f).collect();
-        super::limits::interp(level, &xp, &mus_rev)
+        Ok(())
     };
-    let obs = lim(&|r| r.cls_obs);
-    let exp = [0, 1, 2, 3, 4].map(|k| lim(&|r: &ToyHypotestResult| r.cls_exp[k]));
-    Ok((obs, exp, tested))
+    for &mu in grid {
+        test_at(mu, &mut tested)?;
+    }
+    let curve = |r: &ToyHypotestResult, c: usize| if c == 0 { r.cls_obs } else { r.cls_exp[c - 1] };
+    let limits = |tested: &[ToyHypotestResult]| -> [f64; 6] {
+        let mut t: Vec<&ToyHypotestResult> = tested.iter().collect();
+        t.sort_by(|a, b| a.poi_test.total_cmp(&b.poi_test));
+        let mus_rev: Vec<f64> = t.iter().rev().map(|r| r.poi_test).collect();
+        [0, 1, 2, 3, 4, 5].map(|c| {
+            let xp: Vec<f64> = t.iter().rev().map(|r| curve(r, c)).collect();
+            super::limits::interp(level, &xp, &mus_rev)
+        })
+    };
+    for _ in 0..refine {
+        let roots = limits(&tested);
+        let mut new: Vec<f64> = Vec::new();
+        for mu in roots {
+            let known = tested.iter().any(|r| r.poi_test == mu) || new.contains(&mu);
+            if mu.is_finite() && !known {
+                new.push(mu);
+            }
+        }
+        if new.is_empty() {
+            break;
+        }
+        for mu in new {
+            test_at(mu, &mut tested)?;
+        }
+    }
+    tested.sort_by(|a, b| a.poi_test.total_cmp(&b.poi_test));
+    let l = limits(&tested);
+    Ok((l[0], [l[1], l[2], l[3], l[4], l[5]], tested))
 }
 
 /// The free fit's POI on the observed data (used to seed scan grids).
