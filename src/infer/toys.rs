@@ -191,7 +191,9 @@ pub fn percentile_sorted(x: &[f64], p: f64) -> f64 {
     x[lo] + w * (x[hi] - x[lo])
 }
 
-fn splitmix(mut z: u64) -> u64 {
+/// SplitMix64's finaliser: decorrelates related seeds (toy indices,
+/// hypotheses, grid points) before they seed a generator.
+pub fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

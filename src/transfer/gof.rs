@@ -144,14 +144,8 @@ pub fn sample_toy<R: rand::Rng>(model: &Model, pars: &[f64], rng: &mut R) -> Res
 
 /// The generator of toy `i` of a run with master seed `seed`.
 pub fn toy_rng(seed: u64, i: u64) -> StdRng {
+    use crate::infer::toys::splitmix;
     StdRng::seed_from_u64(splitmix(splitmix(seed) ^ splitmix(i.wrapping_add(0x5151))))
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The fit setup of a refit started from `start` (inside the bounds).
