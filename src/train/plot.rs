@@ -13,7 +13,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::trainer::{StepRecord, TestMetrics};
-use crate::study::plot::{plot_err as perr, register_font, COLORS};
+use crate::study::plot::{plot_err as perr, register_font, viridis, COLORS};
 use crate::{Error, Result};
 
 macro_rules! draw_both {
@@ -243,26 +243,6 @@ pub struct ContourData<'a> {
     pub names: &'a [String],
     /// Title.
     pub title: &'a str,
-}
-
-fn viridis(t: f64) -> RGBColor {
-    // five-stop approximation of matplotlib's viridis
-    const S: [(f64, f64, f64); 5] = [
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let t = t.clamp(0.0, 1.0) * 4.0;
-    let i = (t.floor() as usize).min(3);
-    let f = t - i as f64;
-    let mix = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
-    RGBColor(
-        mix(S[i].0, S[i + 1].0),
-        mix(S[i].1, S[i + 1].1),
-        mix(S[i].2, S[i + 1].2),
-    )
 }
 
 fn draw_contours<DB: DrawingBackend>(
