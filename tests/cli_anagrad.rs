@@ -228,6 +228,43 @@ fn fit_significance_upper_limit_inspect_keys() {
     );
 }
 
+/// `fit --fix-poi` is pyhf's fixed_poi_fit; `fit --asimov [--fix-poi MU]` are the
+/// hypotest's fits on the background-only Asimov data, so their twice_nll
+/// difference is the hypotest's q̃_A at MU.
+#[test]
+fn fit_fix_poi_and_asimov_are_the_hypotests_fits() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let m = example_model();
+    let poi = m.poi_index().unwrap();
+    let mu = 1.3;
+    let fixed = json_ok(&run(&["fit", ex, "--fix-poi", "1.3"]));
+    let poi_name = &m.par_sets()[poi].0;
+    assert_eq!(floats(&fixed["mle_parameters"][poi_name]), vec![mu]);
+    assert_eq!(fixed["data"], "observed");
+    let calc = AsymptoticCalculator::new(
+        &m,
+        &m.observed_data(),
+        FitSetup::from_model(&m),
+        FitOptions::default(),
+        TestStat::QmuTilde,
+    )
+    .unwrap();
+    let free_a = json_ok(&run(&["fit", ex, "--asimov"]));
+    let fixed_a = json_ok(&run(&["fit", ex, "--asimov", "--fix-poi", "1.3"]));
+    assert_eq!(fixed_a["fixed_poi"].as_f64(), Some(mu));
+    assert!(fixed_a["data"].as_str().unwrap().starts_with("asimov"));
+    // the Asimov data are generated at POI 0: the free fit returns there
+    assert!(floats(&free_a["mle_parameters"][poi_name])[0].abs() < 1e-6);
+    let qa = fixed_a["twice_nll"].as_f64().unwrap() - free_a["twice_nll"].as_f64().unwrap();
+    let (_, qa_lib) = calc.test_statistics(mu).unwrap();
+    assert!(
+        (qa - qa_lib).abs() < 1e-7 * qa_lib.max(1.0),
+        "{qa} vs {qa_lib}"
+    );
+    assert!(qa > 0.1, "q_A at 1.3 should be clearly positive: {qa}");
+}
+
 #[test]
 fn bad_inputs_fail_cleanly_with_located_messages() {
     // a histosys with a wrong bin count: located error, non-zero exit, no panic

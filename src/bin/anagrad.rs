@@ -15,8 +15,8 @@ use anagrad::infer::toys::{
     toy_distributions, upper_limit_toys_refined, write_outputs, Shard, ToyDistributions, ToyOptions,
 };
 use anagrad::infer::{
-    fit, significance, upper_limit, upper_limit_scan, AsymptoticCalculator, FitOptions, FitSetup,
-    Likelihood, LimitOptions, TestStat,
+    fit, fixed_poi_fit, significance, upper_limit, upper_limit_scan, AsymptoticCalculator,
+    FitOptions, FitSetup, Likelihood, LimitOptions, TestStat,
 };
 use anagrad::{Error, Result};
 
@@ -185,6 +185,16 @@ struct SignificanceArgs {
 struct FitArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// Hold the POI at this value (pyhf's `fixed_poi_fit`).
+    #[arg(long, value_name = "MU", allow_negative_numbers = true)]
+    fix_poi: Option<f64>,
+    /// Fit the background-only Asimov data of the q̃μ/qμ hypotest instead of
+    /// the observed data (expected main and auxiliary data at the fit with the
+    /// POI at 0). With `--fix-poi MU` this is the hypotest's fixed-μ fit on
+    /// the Asimov data, warm-started as the hypotest starts it (from the
+    /// fixed-μ fit on the observed data).
+    #[arg(long)]
+    asimov: bool,
     /// Accepted for `pyhf fit` compatibility; `twice_nll` is always printed.
     #[arg(long)]
     value: bool,
@@ -597,14 +607,42 @@ fn by_par_set(model: &Model, values: &[f64]) -> Value {
 
 fn cmd_fit(a: &FitArgs) -> Result<()> {
     let (_, model) = build(&a.model)?;
-    let r = fit(
-        &model,
-        &model.observed_data(),
-        &FitSetup::from_model(&model),
-        &FitOptions::default(),
-    )?;
+    let setup = FitSetup::from_model(&model);
+    let opts = FitOptions::default();
+    let observed = model.observed_data();
+    let r = match (a.fix_poi, a.asimov) {
+        (None, false) => fit(&model, &observed, &setup, &opts)?,
+        (Some(mu), false) => fixed_poi_fit(&model, &observed, mu, &setup, None, &opts)?,
+        (None, true) => fit(
+            &model,
+            calculator(&model, "qtilde")?.asimov_data(),
+            &setup,
+            &opts,
+        )?,
+        (Some(mu), true) => {
+            let calc = calculator(&model, "qtilde")?;
+            let on_data = fixed_poi_fit(
+                &model,
+                &observed,
+                mu,
+                &setup,
+                Some(&calc.free_fit().pars),
+                &opts,
+            )?;
+            fixed_poi_fit(
+                &model,
+                calc.asimov_data(),
+                mu,
+                &setup,
+                Some(&on_data.pars),
+                &opts,
+            )?
+        }
+    };
     let unc = r.uncertainties()?;
     let out = json!({
+        "data": if a.asimov { "asimov (background-only, POI 0)" } else { "observed" },
+        "fixed_poi": a.fix_poi,
         "mle_parameters": by_par_set(&model, &r.pars),
         "uncertainties": by_par_set(&model, &unc),
         "twice_nll": r.twice_nll,
