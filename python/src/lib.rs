@@ -1,7 +1,8 @@
 //! `anagrad._core`: the compiled part of the Python package.
 //!
 //! A thin layer over the library: workspaces, models, patchsets, the `infer`
-//! calls (fits, hypothesis tests, upper limits, significance) and the `grad`
+//! calls (fits, hypothesis tests, upper limits, significance, toy ensembles
+//! and their shards) and the `grad`
 //! losses with their exact gradients, with numpy arrays in and out. The
 //! pyhf-shaped API (argument names, return shapes) lives in the pure-Python
 //! modules next to it; this file only converts and calls.
@@ -17,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use anagrad::grad::{AsimovSource, InputSel, Loss, LossKind, Template, YieldFloor};
 use anagrad::hf::{InputKind, InterpCode, Model, ModelOptions, PatchSet, Validation, Workspace};
 use anagrad::infer::teststat::TestStat;
+use anagrad::infer::toys::{
+    self, Shard, ToyDistributions, ToyEnsemble, ToyHypotestResult, ToyOptions,
+};
 use anagrad::infer::{
     self, AsymptoticCalculator, FitOptions, FitResult, FitSetup, HypotestResult, Likelihood,
     LimitOptions, UpperLimitResult,
@@ -659,6 +663,301 @@ impl PyModel {
         out.set_item("q0_A", r.q0_asimov)?;
         Ok(out)
     }
+
+    /// The toy distributions of a test at `poi_test` (pyhf's
+    /// `ToyCalculator`): the observed statistic, the conditional fits the
+    /// toys are drawn at, and the statistic of every toy of shard
+    /// `shard = (index, count)` (zero-based: toys `i % count == index`),
+    /// toy `i` seeded from `(seed, hypothesis, i)`.
+    #[pyo3(signature = (poi_test, data, init = None, bounds = None, fixed = None,
+        test_stat = "qtilde", ntoys = 2000, seed = 0, shard = (0, 1), progress = false,
+        threads = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn toy_distributions(
+        &self,
+        py: Python<'_>,
+        poi_test: f64,
+        data: PyReadonlyArray1<'_, f64>,
+        init: Option<PyReadonlyArray1<'_, f64>>,
+        bounds: Option<PyReadonlyArray1<'_, f64>>,
+        fixed: Option<Vec<bool>>,
+        test_stat: &str,
+        ntoys: usize,
+        seed: u64,
+        shard: (usize, usize),
+        progress: bool,
+        threads: Option<usize>,
+    ) -> PyResult<PyToyDistributions> {
+        let d = slice(&data)?;
+        let setup = setup_from(&self.model, init, bounds, fixed)?;
+        let kind = stat(test_stat)?;
+        let opts = ToyOptions {
+            ntoys,
+            seed,
+            shard: Shard {
+                index: shard.0,
+                count: shard.1,
+            },
+            fit: FitOptions::default(),
+            progress,
+        };
+        let m = &*self.model;
+        let d = run(py, threads, || {
+            toys::toy_distributions(m, &d, poi_test, kind, &setup, &opts)
+        })?;
+        Ok(PyToyDistributions { d })
+    }
+}
+
+// ---------------------------------------------------------------- toys
+
+/// `(generating_poi, generating_pars, indices, values, failures)`.
+type EnsembleState = (
+    f64,
+    Vec<f64>,
+    Vec<usize>,
+    Vec<Option<f64>>,
+    Vec<(usize, String)>,
+);
+/// `(poi_test, test_stat, seed, ntoys, shards, observed, s+b, b)`.
+type ToyState = (
+    f64,
+    String,
+    u64,
+    usize,
+    Vec<(usize, usize)>,
+    f64,
+    EnsembleState,
+    EnsembleState,
+);
+
+fn ensemble_state(e: &ToyEnsemble) -> EnsembleState {
+    (
+        e.generating_poi,
+        e.generating_pars.clone(),
+        e.indices.clone(),
+        e.values.clone(),
+        e.failures.clone(),
+    )
+}
+
+fn ensemble_from(s: EnsembleState, which: &str) -> PyResult<ToyEnsemble> {
+    let (generating_poi, generating_pars, indices, values, failures) = s;
+    if indices.len() != values.len() {
+        return Err(invalid(format!(
+            "ToyDistributions: {which} has {} toy indices and {} values",
+            indices.len(),
+            values.len()
+        )));
+    }
+    Ok(ToyEnsemble {
+        generating_poi,
+        generating_pars,
+        indices,
+        values,
+        failures,
+    })
+}
+
+fn ensemble_dict<'py>(py: Python<'py>, e: &ToyEnsemble) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("generating_poi", e.generating_poi)?;
+    d.set_item("generating_pars", arr(py, e.generating_pars.clone()))?;
+    d.set_item("indices", e.indices.clone())?;
+    d.set_item(
+        "values",
+        arr(py, e.values.iter().map(|v| v.unwrap_or(f64::NAN)).collect()),
+    )?;
+    d.set_item("failures", e.failures.clone())?;
+    Ok(d)
+}
+
+fn toy_result_dict<'py>(py: Python<'py>, r: &ToyHypotestResult) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("poi_test", r.poi_test)?;
+    d.set_item("test_stat", r.test_stat.clone())?;
+    d.set_item("CLs_obs", r.cls_obs)?;
+    d.set_item("CLsb_obs", r.clsb_obs)?;
+    d.set_item("CLb_obs", r.clb_obs)?;
+    d.set_item("CLs_exp", arr(py, r.cls_exp.to_vec()))?;
+    d.set_item("CLsb_exp", arr(py, r.clsb_exp.to_vec()))?;
+    d.set_item("CLb_exp", arr(py, r.clb_exp.to_vec()))?;
+    d.set_item("teststat", r.teststat)?;
+    d.set_item("ntoys", (r.ntoys[0], r.ntoys[1]))?;
+    d.set_item("failed", (r.failed[0], r.failed[1]))?;
+    Ok(d)
+}
+
+/// Both toy distributions of a test at one POI value (all toys, or one
+/// shard's): picklable, so shards computed on Dask workers (or by the CLI's
+/// `cls --calctype toybased --shard K/N`, read with `from_json`) can be
+/// merged anywhere into the unsharded ensemble, bit for bit.
+#[pyclass(frozen, eq, name = "ToyDistributions", module = "anagrad._core")]
+#[derive(PartialEq)]
+struct PyToyDistributions {
+    d: ToyDistributions,
+}
+
+#[pymethods]
+impl PyToyDistributions {
+    /// Rebuilds an object from the state `__reduce__` gives (pickling).
+    #[new]
+    fn new(state: ToyState) -> PyResult<Self> {
+        let (poi_test, test_stat, seed, ntoys, shards, observed, sb, b) = state;
+        if let Some(&(k, n)) = shards.iter().find(|&&(k, n)| n == 0 || k >= n) {
+            return Err(invalid(format!(
+                "ToyDistributions: invalid shard ({k}, {n})"
+            )));
+        }
+        Ok(PyToyDistributions {
+            d: ToyDistributions {
+                poi_test,
+                test_stat,
+                seed,
+                ntoys,
+                shards: shards
+                    .into_iter()
+                    .map(|(index, count)| Shard { index, count })
+                    .collect(),
+                observed,
+                signal_plus_background: ensemble_from(sb, "signal_plus_background")?,
+                background: ensemble_from(b, "background")?,
+            },
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyType>, (ToyState,))> {
+        let d = &slf.get().d;
+        let state: ToyState = (
+            d.poi_test,
+            d.test_stat.clone(),
+            d.seed,
+            d.ntoys,
+            d.shards.iter().map(|s| (s.index, s.count)).collect(),
+            d.observed,
+            ensemble_state(&d.signal_plus_background),
+            ensemble_state(&d.background),
+        );
+        Ok((slf.get_type(), (state,)))
+    }
+
+    /// The tested POI value.
+    #[getter]
+    fn poi_test(&self) -> f64 {
+        self.d.poi_test
+    }
+
+    /// `qtilde`, `q` or `q0`.
+    #[getter]
+    fn test_stat(&self) -> String {
+        self.d.test_stat.clone()
+    }
+
+    /// The master seed.
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.d.seed
+    }
+
+    /// Toys per hypothesis in the whole ensemble.
+    #[getter]
+    fn ntoys(&self) -> usize {
+        self.d.ntoys
+    }
+
+    /// The shards held, `(index, count)`, zero-based.
+    #[getter]
+    fn shards(&self) -> Vec<(usize, usize)> {
+        self.d.shards.iter().map(|s| (s.index, s.count)).collect()
+    }
+
+    /// The test statistic on the observed data.
+    #[getter]
+    fn observed(&self) -> f64 {
+        self.d.observed
+    }
+
+    /// Signal-plus-background toys (POI = `poi_test`; for q0: POI = 0): a
+    /// dict with `generating_poi`, `generating_pars`, `indices`, `values`
+    /// (NaN where the toy's fits failed) and `failures` (`(index, message)`).
+    #[getter]
+    fn signal_plus_background<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        ensemble_dict(py, &self.d.signal_plus_background)
+    }
+
+    /// Background toys (POI = 0; for q0: POI = 1), as `signal_plus_background`.
+    #[getter]
+    fn background<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        ensemble_dict(py, &self.d.background)
+    }
+
+    /// Whether the shards held cover the whole ensemble.
+    fn is_complete(&self) -> bool {
+        self.d.is_complete()
+    }
+
+    /// CLs, CLs+b, CLb (observed) and their expected bands from the toys
+    /// held (pyhf's keys), with `teststat`, `ntoys` and `failed` (s+b, b).
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = run(py, None, || self.d.result())?;
+        toy_result_dict(py, &r)
+    }
+
+    /// The JSON the CLI writes (`distributions*.json`); non-finite numbers
+    /// become `null`, so `pickle` is the exact transport.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        run(py, None, || {
+            serde_json::to_string(&self.d).map_err(|e| Error::Json {
+                context: "toy distributions".into(),
+                source: e,
+            })
+        })
+    }
+
+    /// Reads the JSON the CLI writes (`anagrad cls --calctype toybased --out DIR`).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let d = run(py, None, || {
+            serde_json::from_str::<ToyDistributions>(text).map_err(|e| Error::Json {
+                context: "toy distributions".into(),
+                source: e,
+            })
+        })?;
+        Ok(PyToyDistributions { d })
+    }
+
+    fn __repr__(&self) -> String {
+        let d = &self.d;
+        let shards: Vec<String> = d
+            .shards
+            .iter()
+            .map(|s| format!("{}/{}", s.index + 1, s.count))
+            .collect();
+        format!(
+            "ToyDistributions(poi_test={}, test_stat='{}', seed={}, ntoys={}, shards=[{}], \
+             toys held={}+{}, observed={})",
+            d.poi_test,
+            d.test_stat,
+            d.seed,
+            d.ntoys,
+            shards.join(", "),
+            d.signal_plus_background.indices.len(),
+            d.background.indices.len(),
+            d.observed
+        )
+    }
+}
+
+/// Merges shards of one ensemble (same test, seed and size; any order) into
+/// the distributions the unsharded run gives, bit for bit.
+#[pyfunction]
+fn toys_merge(
+    py: Python<'_>,
+    parts: Vec<Bound<'_, PyToyDistributions>>,
+) -> PyResult<PyToyDistributions> {
+    let parts: Vec<ToyDistributions> = parts.iter().map(|p| p.get().d.clone()).collect();
+    let d = run(py, None, || ToyDistributions::merge(parts))?;
+    Ok(PyToyDistributions { d })
 }
 
 // ---------------------------------------------------------------- patchsets
@@ -941,9 +1240,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyModel>()?;
     m.add_class::<PyPatchSet>()?;
     m.add_class::<PyLoss>()?;
+    m.add_class::<PyToyDistributions>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(asimov_significance, m)?)?;
+    m.add_function(wrap_pyfunction!(toys_merge, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -51,7 +51,7 @@ def test_invalid_inputs(example_ws):
     with pytest.raises(exceptions.InvalidInput, match="test statistic"):
         anagrad.infer.hypotest(1.0, example_ws.data(m), m, test_stat="bogus")
     with pytest.raises(exceptions.InvalidInput, match="calctype"):
-        anagrad.infer.hypotest(1.0, example_ws.data(m), m, calctype="toybased")
+        anagrad.infer.hypotest(1.0, example_ws.data(m), m, calctype="bogus")
     with pytest.raises(ValueError, match="outside of its bounds"):
         init = m.config.suggested_init()
         init[m.config.poi_index] = -3.0

@@ -1,7 +1,9 @@
 """Inference with pyhf's signatures: ``hypotest``, ``mle``, ``intervals``.
 
-Asymptotic calculator only (``calctype="asymptotics"``); test statistics
-``qtilde`` (default), ``q`` and ``q0``. Fits are anagrad's bounded Newton fits
+The asymptotic calculator (``calctype="asymptotics"``, default) and toys
+(``calctype="toybased"``: pyhf's ``ToyCalculator``, seeded and shardable, see
+:mod:`anagrad.infer.toys`); test statistics ``qtilde`` (default), ``q`` and
+``q0``. Fits are anagrad's bounded Newton fits
 with exact Hessians, converged to a projected gradient <= 1e-10 (else
 :class:`~anagrad.exceptions.FailedMinimization`), global where the model can
 be non-convex.
@@ -12,13 +14,13 @@ import numpy as np
 from .. import exceptions
 from ._common import _setup_args, _farr
 
-__all__ = ["hypotest", "hypotest_scan", "significance", "mle", "intervals"]
+__all__ = ["hypotest", "hypotest_scan", "significance", "mle", "intervals", "toys"]
 
 
 def _check_calc(calctype, return_calculator):
-    if calctype != "asymptotics":
+    if calctype not in ("asymptotics", "toybased"):
         raise exceptions.InvalidInput(
-            f"calctype '{calctype}' is not supported: anagrad implements the asymptotic calculator"
+            f"calctype '{calctype}' is not supported: expected 'asymptotics' or 'toybased'"
         )
     if return_calculator:
         raise exceptions.InvalidInput("return_calculator is not supported by anagrad")
@@ -57,15 +59,36 @@ def hypotest(
     threads=None,
     **kwargs,
 ):
-    r"""Asymptotic CLs at one POI value (pyhf's ``infer.hypotest``).
+    r"""CLs at one POI value (pyhf's ``infer.hypotest``), asymptotic or from toys.
 
     Returns, as pyhf: ``CLs_obs`` (0-d array; for ``test_stat="q0"`` the
     observed p0), then ``[CLsb_obs, CLb_obs]`` if ``return_tail_probs``,
     ``CLs_exp`` if ``return_expected``, the 5-element list of the
     ``(-2, -1, 0, 1, 2)`` sigma expected band if ``return_expected_set``.
     ``threads``: rayon threads for this call (default: ``set_num_threads``).
+
+    ``calctype="toybased"`` (pyhf's ``ToyCalculator``) takes ``ntoys``
+    (default 2000 per hypothesis), ``seed`` (default 0: the same seed gives
+    the same numbers, bit for bit, as ``anagrad cls --calctype toybased
+    --seed``) and ``track_progress`` (default False); the expected band is
+    taken from the toy distributions as pyhf does. To split an ensemble over
+    processes or machines see :mod:`anagrad.infer.toys`.
     """
     _check_calc(calctype, return_calculator)
+    if calctype == "toybased":
+        from . import toys
+
+        known = {"ntoys", "seed", "track_progress"}
+        if set(kwargs) - known:
+            raise exceptions.InvalidInput(
+                f"hypotest (toybased): unsupported options {sorted(set(kwargs) - known)}"
+            )
+        d = toys.distributions(
+            poi_test, data, pdf, init_pars, par_bounds, fixed_params, test_stat=test_stat,
+            threads=threads, **kwargs,
+        )
+        return _format_hypotest(d.result(), return_tail_probs, return_expected,
+                                return_expected_set)
     kwargs.pop("calc_base_dist", None)
     if kwargs:
         raise exceptions.InvalidInput(f"hypotest: unsupported options {sorted(kwargs)}")
@@ -101,3 +124,4 @@ def significance(data, pdf, threads=None):
 
 from . import mle  # noqa: E402
 from . import intervals  # noqa: E402
+from . import toys  # noqa: E402

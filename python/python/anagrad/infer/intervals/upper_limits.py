@@ -22,7 +22,11 @@ def _hypotest_kwargs(kw):
     fixed = kw.pop("fixed_params", None)
     calctype = kw.pop("calctype", "asymptotics")
     if calctype != "asymptotics":
-        raise exceptions.InvalidInput(f"calctype '{calctype}' is not supported")
+        raise exceptions.InvalidInput(
+            f"upper_limit: calctype '{calctype}' is not supported (asymptotics only; toys: "
+            "anagrad.infer.hypotest(..., calctype='toybased') per POI value, or the CLI's "
+            "`anagrad upper-limit --calctype toybased --scan ...`)"
+        )
     kw.pop("return_expected_set", None)
     if kw:
         raise exceptions.InvalidInput(f"upper_limit: unsupported options {sorted(kw)}")
