@@ -1,6 +1,7 @@
 """anagrad.scan: a Dask LocalCluster (2 worker processes) gives the same
 table as the serial loop, on a 24-patch signal grid and on a published
-patchset (whose CLs are checked against pyhf's)."""
+patchset (whose CLs are checked against pyhf's); toy ensembles sharded over
+the workers equal the serial unsharded toys bit for bit."""
 
 import copy
 
@@ -119,3 +120,48 @@ def test_scan_errors_and_threads():
         assert anagrad.get_num_threads() == 1
     finally:
         anagrad.set_num_threads(0)
+
+
+def test_dask_toy_scan_equals_serial(client):
+    """Toy ensembles on Dask: every patch's ensemble split into 3 shard tasks
+    and merged on a worker gives, bit for bit, the serial loop of unsharded
+    ``hypotest(calctype="toybased")`` calls with the same seed."""
+    pd = pytest.importorskip("pandas")
+    bkg, ps = signal_grid(4)
+    kw = dict(calctype="toybased", ntoys=120, seed=5)
+    # mu = 3: the data fluctuate up (mu_hat = 5.1 for sig_00), so at mu = 1 CLs is 1
+    dist = anagrad.scan(bkg, ps, poi_test=3.0, shards_per_point=3, client=client, **kw)
+    pset = anagrad.PatchSet(ps)
+    rows = []
+    for name in dist["patch"]:
+        ws = pset.apply(bkg, name)
+        m = ws.model()
+        obs, (clsb, clb), band = anagrad.infer.hypotest(
+            3.0, ws.data(m), m, return_tail_probs=True, return_expected_set=True, **kw
+        )
+        row = {"patch": name, "scale": pset[name].values[0], "tilt": pset[name].values[1],
+               "CLs_obs": float(obs)}
+        row.update(zip(("CLs_exp_m2", "CLs_exp_m1", "CLs_exp", "CLs_exp_p1", "CLs_exp_p2"),
+                       (float(b) for b in band)))
+        row.update(CLsb_obs=float(clsb), CLb_obs=float(clb))
+        rows.append(row)
+    serial = pd.DataFrame(rows)
+    pd.testing.assert_frame_equal(dist[serial.columns], serial, check_exact=True)
+    assert (dist["ntoys"] == 120).all() and (dist["failed_sb"] + dist["failed_b"] == 0).all()
+    assert (dist["CLs_exp_m2"] <= dist["CLs_exp"]).all() and dist["CLs_obs"].nunique() > 1
+    # the same table serially, for any number of shards
+    pd.testing.assert_frame_equal(
+        anagrad.scan(bkg, ps, poi_test=3.0, shards_per_point=2, **kw), dist, check_exact=True
+    )
+    # bad input; errors recorded per patch
+    with pytest.raises(anagrad.exceptions.InvalidInput, match="ntoys must be at least 1"):
+        anagrad.scan(bkg, ps, calctype="toybased", ntoys=0)
+    with pytest.raises(anagrad.exceptions.InvalidInput, match="shards_per_point"):
+        anagrad.scan(bkg, ps, shards_per_point=0, **kw)
+    with pytest.raises(anagrad.exceptions.InvalidInput, match="toybased"):
+        anagrad.scan(bkg, ps, what="upper_limit", **kw)
+    bad = copy.deepcopy(ps)
+    bad["patches"][1]["patch"][0]["path"] = "/channels/9/samples/0/data"
+    rows = anagrad.scan(bkg, bad, ["sig_00", "sig_01"], errors="record", shards_per_point=2,
+                        client=client, as_dataframe=False, **dict(kw, ntoys=20))
+    assert "error" not in rows[0] and "InvalidPatch" in rows[1]["error"]

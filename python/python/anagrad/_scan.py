@@ -20,6 +20,18 @@ On a cluster (dask-jobqueue)::
 
 The workers need the same ``anagrad`` wheel installed (``pip install ./python``
 in the environment the job script activates).
+
+Toy ensembles (``calctype="toybased"``) are split further: every patch's
+ensemble becomes ``shards_per_point`` tasks (toys ``i % K == k``, each seeded
+per toy, see :mod:`anagrad.infer.toys`) and one merge task, so a few patches
+with many toys still fill a cluster::
+
+    table = anagrad.scan(ws, patchset, calctype="toybased", ntoys=20_000, seed=1,
+                         shards_per_point=50, client=client)
+
+Each row equals ``anagrad.infer.hypotest(poi_test, data, model,
+calctype="toybased", ntoys=ntoys, seed=seed)`` on that patch, bit for bit, for
+any number of shards and workers.
 """
 
 import json
@@ -28,7 +40,7 @@ import numpy as np
 
 from . import exceptions
 
-__all__ = ["scan", "scan_task"]
+__all__ = ["scan", "scan_task", "toy_shard_task", "toy_merge_task"]
 
 _WHATS = ("hypotest", "upper_limit", "fit", "significance")
 _BAND = ("m2", "m1", "", "p1", "p2")
@@ -54,11 +66,8 @@ def _band(prefix, values):
     return {f"{prefix}_{b}" if b else prefix: float(v) for b, v in zip(_BAND, values)}
 
 
-def scan_task(ws_json, ps_json, name, options):
-    """One row of the table (runs on a worker): patch ``name`` applied to the
-    background-only workspace, the model built, ``options["what"]`` computed."""
-    from . import infer
-
+def _patch_model(ws_json, ps_json, name, options):
+    """``(row prefix, model, data)`` of patch ``name`` (runs on a worker)."""
     ws, ps = _parsed(ws_json, ps_json)
     patch = ps[name]
     row = {"patch": name}
@@ -68,7 +77,13 @@ def scan_task(ws_json, ps_json, name, options):
         measurement_name=options.get("measurement_name"),
         modifier_settings=options.get("modifier_settings"),
     )
-    data = np.asarray(pws.data(model))
+    return row, model, np.asarray(pws.data(model))
+
+
+def scan_task(ws_json, ps_json, name, options):
+    """One row of the table (runs on a worker): patch ``name`` applied to the
+    background-only workspace, the model built, ``options["what"]`` computed."""
+    row, model, data = _patch_model(ws_json, ps_json, name, options)
     what, threads = options["what"], options.get("threads", 1)
     test_stat = options.get("test_stat", "qtilde")
     if what == "hypotest":
@@ -103,6 +118,57 @@ def scan_task(ws_json, ps_json, name, options):
     return row
 
 
+def toy_shard_task(ws_json, ps_json, name, options, shard):
+    """The toy distributions of shard ``shard = (k, n)`` of patch ``name``'s
+    ensemble (runs on a worker); a picklable ``ToyDistributions``."""
+    from .infer import toys
+
+    _, model, data = _patch_model(ws_json, ps_json, name, options)
+    return toys.distributions(
+        float(options.get("poi_test", 1.0)), data, model,
+        test_stat=options.get("test_stat", "qtilde"), ntoys=options["ntoys"],
+        seed=options["seed"], shard=shard, threads=options.get("threads", 1),
+    )
+
+
+def _toy_row(row, d):
+    """The table's row from the complete distributions ``d`` of a patch."""
+    r = d.result()
+    row = dict(row)
+    row["CLs_obs"] = float(r["CLs_obs"])
+    row.update(_band("CLs_exp", r["CLs_exp"]))
+    row["CLsb_obs"] = float(r["CLsb_obs"])
+    row["CLb_obs"] = float(r["CLb_obs"])
+    row["teststat"] = float(r["teststat"])
+    row["ntoys"] = int(d.ntoys)
+    row["failed_sb"], row["failed_b"] = (int(x) for x in r["failed"])
+    return row
+
+
+def toy_merge_task(row, parts):
+    """Merges one patch's shards into its row of the table."""
+    from .infer import toys
+
+    errs = [p for p in parts if isinstance(p, str)]
+    if errs:
+        return dict(row, error=errs[0])
+    return _toy_row(row, toys.merge(parts))
+
+
+def _recording_toy_shard_task(ws_json, ps_json, name, options, shard):
+    try:
+        return toy_shard_task(ws_json, ps_json, name, options, shard)
+    except exceptions.AnagradError as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def _recording_toy_merge_task(row, parts):
+    try:
+        return toy_merge_task(row, parts)
+    except exceptions.AnagradError as e:
+        return dict(row, error=f"{type(e).__name__}: {e}")
+
+
 def scan(
     workspace,
     patchset,
@@ -115,6 +181,10 @@ def scan(
     scan=None,
     measurement_name=None,
     modifier_settings=None,
+    calctype="asymptotics",
+    ntoys=2000,
+    seed=0,
+    shards_per_point=1,
     client=None,
     threads=1,
     verify=True,
@@ -137,13 +207,43 @@ def scan(
     ``CLs_exp_m2 … CLs_exp_p2`` (pyhf's band order), ``CLsb_obs``, ``CLb_obs``;
     or ``obs_limit``, ``exp_limit_m2 … exp_limit_p2``; or ``twice_nll``,
     ``mu_hat``, ``mu_hat_unc``, ``minima``; or ``p0_obs``, ``Z_obs``, ``Z_exp_*``.
+
+    ``calctype="toybased"`` (with ``what="hypotest"``): CLs from ``ntoys``
+    toys per hypothesis with master ``seed`` (the same for every patch, so a
+    row is reproduced by ``anagrad.infer.hypotest(..., calctype="toybased",
+    ntoys=ntoys, seed=seed)``), each patch's ensemble split into
+    ``shards_per_point`` tasks and merged on a worker; the rows also have
+    ``teststat`` (observed), ``ntoys``, ``failed_sb`` and ``failed_b`` (toys
+    whose fits failed, left out of the p-values). The table is identical for
+    any ``shards_per_point``, ``client`` and ``threads``.
     """
+    from .infer import toys as _toys
     from .workspace import PatchSet, Workspace
 
     if what not in _WHATS:
         raise exceptions.InvalidInput(f"scan: what must be one of {_WHATS}, not {what!r}")
     if errors not in ("raise", "record"):
         raise exceptions.InvalidInput("scan: errors must be 'raise' or 'record'")
+    if calctype not in ("asymptotics", "toybased"):
+        raise exceptions.InvalidInput(
+            f"scan: calctype must be 'asymptotics' or 'toybased', not {calctype!r}"
+        )
+    toybased = calctype == "toybased"
+    if toybased:
+        if what != "hypotest":
+            raise exceptions.InvalidInput(
+                f"scan: calctype='toybased' computes what='hypotest', not {what!r}"
+            )
+        ntoys = _toys._check_ntoys(ntoys)
+        seed = _toys._check_seed(seed)
+        try:
+            shards_per_point = int(shards_per_point)
+        except (TypeError, ValueError):
+            shards_per_point = 0
+        if not 1 <= shards_per_point <= ntoys:
+            raise exceptions.InvalidInput(
+                f"scan: shards_per_point must be an integer in [1, ntoys = {ntoys}]"
+            )
     if not isinstance(workspace, Workspace):
         workspace = Workspace(workspace)
     if not isinstance(patchset, PatchSet):
@@ -165,6 +265,11 @@ def scan(
     }
     ws_json = json.dumps(dict(workspace))
     ps_json = json.dumps(patchset._spec)
+    if toybased:
+        options.update(ntoys=ntoys, seed=seed)
+        rows = _toy_rows(ws_json, ps_json, patchset, names, options, shards_per_point,
+                         client, errors)
+        return _table(rows, as_dataframe)
     task = scan_task if errors == "raise" else _recording_task
 
     if client is None:
@@ -177,6 +282,10 @@ def scan(
             pure=False,
         )
         rows = client.gather(futures)
+    return _table(rows, as_dataframe)
+
+
+def _table(rows, as_dataframe):
     if as_dataframe:
         try:
             import pandas as pd
@@ -184,6 +293,39 @@ def scan(
             return rows
         return pd.DataFrame(rows)
     return rows
+
+
+def _toy_rows(ws_json, ps_json, patchset, names, options, nshards, client, errors):
+    """One toy-based row per patch: ``nshards`` shard tasks per patch, then
+    a merge task per patch (on the cluster, or serially here)."""
+    shard_task, merge_task = (
+        (toy_shard_task, toy_merge_task) if errors == "raise"
+        else (_recording_toy_shard_task, _recording_toy_merge_task)
+    )
+    prefixes = []
+    for name in names:
+        row = {"patch": name}
+        row.update({label: v for label, v in zip(patchset.labels, patchset[name].values)})
+        prefixes.append(row)
+    shards = [(k, nshards) for k in range(nshards)]
+    if client is None:
+        return [
+            merge_task(row, [shard_task(ws_json, ps_json, name, options, s) for s in shards])
+            for row, name in zip(prefixes, names)
+        ]
+    ws_f = client.scatter(ws_json, broadcast=True)
+    ps_f = client.scatter(ps_json, broadcast=True)
+    flat = [(name, s) for name in names for s in shards]
+    n = len(flat)
+    parts = client.map(
+        shard_task, [ws_f] * n, [ps_f] * n, [f[0] for f in flat], [options] * n,
+        [f[1] for f in flat], pure=False,
+    )
+    merged = [
+        client.submit(merge_task, row, parts[i * nshards:(i + 1) * nshards], pure=False)
+        for i, row in enumerate(prefixes)
+    ]
+    return client.gather(merged)
 
 
 def _recording_task(ws_json, ps_json, name, options):
