@@ -2,10 +2,10 @@
 //!
 //! A thin layer over the library: workspaces, models, patchsets, the `infer`
 //! calls (fits, hypothesis tests, upper limits, significance, toy ensembles
-//! and their shards) and the `grad`
-//! losses with their exact gradients, with numpy arrays in and out. The
-//! pyhf-shaped API (argument names, return shapes) lives in the pure-Python
-//! modules next to it; this file only converts and calls.
+//! and their shards), the `grad` losses with their exact gradients, and
+//! training runs (`train.rs`), with numpy arrays in and out. The pyhf-shaped
+//! API (argument names, return shapes) lives in the pure-Python modules next
+//! to it; this file only converts and calls.
 //!
 //! Every computation runs with the GIL released. Its rayon parallelism (the
 //! multi-start global fits) uses the global pool unless a thread count is set
@@ -30,6 +30,8 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyType};
+
+mod train;
 
 // ---------------------------------------------------------------- threads
 
@@ -1245,6 +1247,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(asimov_significance, m)?)?;
     m.add_function(wrap_pyfunction!(toys_merge, m)?)?;
+    train::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -10,8 +10,9 @@ A pyhf script changes its import and little else::
 
 Beyond pyhf: exact gradients w.r.t. every template input (:mod:`anagrad.grad`,
 with :mod:`anagrad.jax` and :mod:`anagrad.torch` adapters), scans over
-patchsets on Dask (:func:`anagrad.scan`), and per-call control of the Rust
-threads (:func:`set_num_threads`, ``threads=``).
+patchsets on Dask (:func:`anagrad.scan`), training of summary statistics
+(:mod:`anagrad.train`) and training sweeps on Dask (:func:`anagrad.sweep`), and
+per-call control of the Rust threads (:func:`set_num_threads`, ``threads=``).
 """
 
 from . import _core
@@ -23,6 +24,8 @@ from . import infer
 from . import simplemodels
 from . import grad
 from ._scan import scan
+from . import train
+from .train import sweep
 
 __version__ = _core.__version__
 
@@ -37,6 +40,8 @@ __all__ = [
     "simplemodels",
     "exceptions",
     "scan",
+    "train",
+    "sweep",
     "digest",
     "set_backend",
     "get_backend",
