@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::grad::{InputSel, Loss, LossKind, Template};
 use crate::hf::{ModelOptions, Workspace};
+use crate::infer::asymptotics::normal_cdf;
 use crate::infer::teststat::TestStat;
 use crate::{Error, Result};
 
@@ -40,6 +41,13 @@ pub const X_RANGE: (f64, f64) = (40.0, 200.0);
 pub const Y_RANGE: (f64, f64) = (450.0, 1200.0);
 /// Number of features per event.
 pub const N_FEATURES: usize = 3;
+/// `ε` of the QCD fail nominal `fail_b + ε (inclusive_b + mean inclusive)`
+/// of [`PassFail::inputs`]: keeps every bin's nominal positive.
+pub const NOMINAL_FLOOR: f64 = 1e-2;
+/// Upper bound of the free per-bin fail yields `γ_b` (pyhf's default is 10):
+/// a bin whose fail region a selection empties has its MLE at
+/// `γ_b ≤ 1/ε = 100` ([`NOMINAL_FLOOR`]).
+pub const FAIL_YIELD_BOUND: f64 = 1e3;
 /// Signal mass and width.
 pub const SIGNAL_MASS: (f64, f64) = (125.0, 8.0);
 
@@ -269,6 +277,145 @@ impl TaggerToy {
     }
 }
 
+/// Sub-intervals per axis and bin of the midpoint rule in
+/// [`TaggerToy::expected`] (the QCD pass probability varies on scales ≥ 4
+/// in `x`, the bins are 20 wide at 8 bins: relative error ≲ 1e-4).
+const QUAD: usize = 40;
+
+/// Expected (infinite-statistics) yields of a hard cut `f1 ≥ c` on the
+/// tagger logit, per grid bin: what the Monte-Carlo histograms of
+/// [`Hists`] estimate, without their statistical noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    /// QCD in the pass region.
+    pub qcd_pass: Vec<f64>,
+    /// QCD in the fail region.
+    pub qcd_fail: Vec<f64>,
+    /// Signal (μ = 1) in the pass region.
+    pub sig_pass: Vec<f64>,
+    /// Signal (μ = 1) in the fail region.
+    pub sig_fail: Vec<f64>,
+}
+
+impl Expected {
+    /// The yields as [`Hists`] (f64 tensors on `device`, no tape).
+    pub fn hists(&self, device: &Device) -> Result<Hists> {
+        let t = |v: &Vec<f64>| -> Result<Tensor> { Ok(Tensor::new(v.as_slice(), device)?) };
+        Ok(Hists {
+            qcd_pass: t(&self.qcd_pass)?,
+            qcd_fail: t(&self.qcd_fail)?,
+            sig_pass: t(&self.sig_pass)?,
+            sig_fail: t(&self.sig_fail)?,
+        })
+    }
+}
+
+/// `∫ f` over `[lo, hi]` by the midpoint rule with `n` intervals.
+fn midpoint(lo: f64, hi: f64, n: usize, f: impl Fn(f64) -> f64) -> f64 {
+    let h = (hi - lo) / n as f64;
+    (0..n).map(|i| f(lo + (i as f64 + 0.5) * h)).sum::<f64>() * h
+}
+
+/// Density of the exponential `∝ exp(−(t − lo)/scale)` truncated to `[lo, hi]`.
+fn truncated_exp_pdf(t: f64, lo: f64, hi: f64, scale: f64) -> f64 {
+    (-(t - lo) / scale).exp() / (scale * (1.0 - (-(hi - lo) / scale).exp()))
+}
+
+impl TaggerToy {
+    /// The QCD density in `(x, y)` (normalised to 1 on the ranges), as
+    /// [`Self::sample_qcd`] draws it.
+    pub fn qcd_density(&self, x: f64, y: f64) -> f64 {
+        let v = scaled(X_RANGE.0, y).1;
+        truncated_exp_pdf(y, Y_RANGE.0, Y_RANGE.1, 200.0)
+            * truncated_exp_pdf(x, X_RANGE.0, X_RANGE.1, 40.0 + 40.0 * v)
+    }
+
+    /// Probability of a signal event in `[x0, x1] × [y0, y1]` (as
+    /// [`Self::sample_signal`] draws them).
+    fn signal_probability(x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
+        let (m, w) = SIGNAL_MASS;
+        let phi = |x: f64| normal_cdf((x - m) / w);
+        let px = (phi(x1) - phi(x0)) / (phi(X_RANGE.1) - phi(X_RANGE.0));
+        let cdf_y = |y: f64| {
+            (1.0 - (-(y - Y_RANGE.0) / 350.0).exp())
+                / (1.0 - (-(Y_RANGE.1 - Y_RANGE.0) / 350.0).exp())
+        };
+        px * (cdf_y(y1) - cdf_y(y0))
+    }
+
+    /// Expected QCD pass and total yields in `[x0, x1] × [y0, y1]` at a
+    /// hard cut `f1 ≥ c`.
+    fn qcd_pass_total(&self, x0: f64, x1: f64, y0: f64, y1: f64, c: f64) -> (f64, f64) {
+        let (mut pass, mut total) = (0.0, 0.0);
+        let (hx, hy) = ((x1 - x0) / QUAD as f64, (y1 - y0) / QUAD as f64);
+        for i in 0..QUAD {
+            let x = x0 + (i as f64 + 0.5) * hx;
+            for j in 0..QUAD {
+                let y = y0 + (j as f64 + 0.5) * hy;
+                let d = self.qcd_density(x, y);
+                total += d;
+                pass += d * self.qcd_pass_probability(x, y, c);
+            }
+        }
+        let k = self.qcd_yield * hx * hy;
+        (pass * k, total * k)
+    }
+
+    /// Expected yields per bin of `grid` for a hard cut `f1 ≥ c` (midpoint
+    /// rule for QCD, closed form for the signal).
+    pub fn expected(&self, grid: &Grid, c: f64) -> Result<Expected> {
+        self.check(1)?;
+        if !c.is_finite() {
+            return Err(Error::InvalidInput(format!(
+                "expected yields: threshold must be finite, got {c}"
+            )));
+        }
+        let eff = sigmoid(self.signal_logit - c);
+        let nb = grid.n_bins();
+        let mut e = Expected {
+            qcd_pass: Vec::with_capacity(nb),
+            qcd_fail: Vec::with_capacity(nb),
+            sig_pass: Vec::with_capacity(nb),
+            sig_fail: Vec::with_capacity(nb),
+        };
+        for xw in grid.x_edges.windows(2) {
+            for yw in grid.y_edges.windows(2) {
+                let (p, t) = self.qcd_pass_total(xw[0], xw[1], yw[0], yw[1], c);
+                let s = self.signal_yield * Self::signal_probability(xw[0], xw[1], yw[0], yw[1]);
+                e.qcd_pass.push(p);
+                e.qcd_fail.push(t - p);
+                e.sig_pass.push(s * eff);
+                e.sig_fail.push(s * (1.0 - eff));
+            }
+        }
+        Ok(e)
+    }
+
+    /// Expected signal and QCD yields in the pass region (`f1 ≥ c`) inside
+    /// the mass window `|x − 125| ≤ half_width`, summed over `y`: the
+    /// ingredients of the window s/√b.
+    pub fn expected_window(&self, c: f64, half_width: f64) -> Result<(f64, f64)> {
+        self.check(1)?;
+        let x0 = (SIGNAL_MASS.0 - half_width).max(X_RANGE.0);
+        let x1 = (SIGNAL_MASS.0 + half_width).min(X_RANGE.1);
+        if !(c.is_finite() && x1 > x0) {
+            return Err(Error::InvalidInput(format!(
+                "expected window yields: need a finite threshold and a window inside the x range, got c = {c}, half width {half_width}"
+            )));
+        }
+        let s = self.signal_yield
+            * Self::signal_probability(x0, x1, Y_RANGE.0, Y_RANGE.1)
+            * sigmoid(self.signal_logit - c);
+        // finer in y: the whole range in one cell
+        let b = midpoint(Y_RANGE.0, Y_RANGE.1, 4 * QUAD, |y| {
+            midpoint(x0, x1, QUAD, |x| {
+                self.qcd_density(x, y) * self.qcd_pass_probability(x, y, c)
+            })
+        }) * self.qcd_yield;
+        Ok((s, b))
+    }
+}
+
 /// A rectangular `(x, y)` grid; bin `b = ix · ny + iy`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
@@ -400,6 +547,28 @@ pub struct Hists {
 }
 
 impl Hists {
+    /// The bins whose QCD fail-region yield is at least `min_fail_fraction`
+    /// of their inclusive QCD yield (and positive): the rule by which an
+    /// evaluation drops bins that a selection has (nearly) emptied of
+    /// fail-region events, where the fail region no longer predicts the
+    /// pass region.
+    pub fn populated_bins(&self, min_fail_fraction: f64) -> Result<Vec<usize>> {
+        if !(0.0..1.0).contains(&min_fail_fraction) {
+            return Err(Error::InvalidInput(format!(
+                "populated bins: the fraction must be in [0, 1), got {min_fail_fraction}"
+            )));
+        }
+        let v = |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(DType::F64)?.to_vec1()?) };
+        let (pass, fail) = (v(&self.qcd_pass)?, v(&self.qcd_fail)?);
+        Ok(pass
+            .iter()
+            .zip(&fail)
+            .enumerate()
+            .filter(|(_, (&p, &f))| f > 0.0 && f >= min_fail_fraction * (p + f))
+            .map(|(b, _)| b)
+            .collect())
+    }
+
     /// Histograms from per-event pass weights of the two samples.
     pub fn new(qcd: &Binned, p_qcd: &Tensor, sig: &Binned, p_sig: &Tensor) -> Result<Self> {
         let (qcd_pass, qcd_fail) = qcd.pass_fail(p_qcd)?;
@@ -421,14 +590,39 @@ impl Hists {
 pub struct PassFail {
     grid: Grid,
     order: [usize; 2],
+    /// The grid bins the analysis uses, increasing.
+    bins: Vec<usize>,
+    /// Their indices as a tensor, `None` when all bins are used.
+    select: Option<Tensor>,
     q0: Loss,
     t0: Loss,
 }
 
 impl PassFail {
-    /// The analysis on `grid` with a TF of `order = [o_x, o_y]`.
+    /// The analysis on every bin of `grid` with a TF of `order = [o_x, o_y]`.
     pub fn new(grid: Grid, order: [usize; 2]) -> Result<Self> {
-        let ws = Self::workspace(&grid, order)?;
+        let bins = (0..grid.n_bins()).collect();
+        Self::with_bins(grid, order, bins)
+    }
+
+    /// The analysis on the bins `bins` of `grid` only (the others are
+    /// dropped from both regions, e.g. by [`Hists::populated_bins`]).
+    pub fn with_bins(grid: Grid, order: [usize; 2], mut bins: Vec<usize>) -> Result<Self> {
+        bins.sort_unstable();
+        bins.dedup();
+        if bins.is_empty() || bins.iter().any(|&b| b >= grid.n_bins()) {
+            return Err(Error::InvalidInput(format!(
+                "pass/fail: bins must be a non-empty subset of 0..{}, got {bins:?}",
+                grid.n_bins()
+            )));
+        }
+        let select = if bins.len() == grid.n_bins() {
+            None
+        } else {
+            let idx: Vec<u32> = bins.iter().map(|&b| b as u32).collect();
+            Some(Tensor::new(idx, &Device::Cpu)?)
+        };
+        let ws = Self::workspace_bins(&grid, order, &bins)?;
         let template = Template::from_workspace(&ws, &ModelOptions::default())?
             .with_input(InputSel::nominal("fail", "qcd"))?
             .with_input(InputSel::nominal("pass", "qcd"))?
@@ -453,6 +647,8 @@ impl PassFail {
         Ok(PassFail {
             grid,
             order,
+            bins,
+            select,
             q0,
             t0,
         })
@@ -460,10 +656,18 @@ impl PassFail {
 
     /// The workspace (placeholder yields; the template inputs replace them).
     /// `mu` may go down to −5, so that a deficit under the signal has a
-    /// (negative) significance.
+    /// (negative) significance; the free fail yields go up to
+    /// [`FAIL_YIELD_BOUND`].
     pub fn workspace(grid: &Grid, order: [usize; 2]) -> Result<Workspace> {
-        let nb = grid.n_bins();
-        let coords = json!({"axes": ["x", "y"], "bins": grid.centres()});
+        let bins: Vec<usize> = (0..grid.n_bins()).collect();
+        Self::workspace_bins(grid, order, &bins)
+    }
+
+    fn workspace_bins(grid: &Grid, order: [usize; 2], bins: &[usize]) -> Result<Workspace> {
+        let nb = bins.len();
+        let centres = grid.centres();
+        let kept: Vec<[f64; 2]> = bins.iter().map(|&b| centres[b]).collect();
+        let coords = json!({"axes": ["x", "y"], "bins": kept});
         let ones = vec![1.0; nb];
         let mu = json!({"name": "mu", "type": "normfactor", "data": null});
         let sf = json!({"name": "qcd_fail", "type": "shapefactor", "data": null});
@@ -481,7 +685,8 @@ impl PassFail {
             "observations": [{"name": "fail", "data": vec![2.0; nb]},
                              {"name": "pass", "data": vec![2.0; nb]}],
             "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
-                {"name": "mu", "bounds": [[-5.0, 10.0]]}]}}],
+                {"name": "mu", "bounds": [[-5.0, 10.0]]},
+                {"name": "qcd_fail", "bounds": vec![[0.0, FAIL_YIELD_BOUND]; nb]}]}}],
             "version": "1.0.0"
         }))
     }
@@ -489,6 +694,11 @@ impl PassFail {
     /// The grid.
     pub fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    /// The grid bins the analysis uses.
+    pub fn bins(&self) -> &[usize] {
+        &self.bins
     }
 
     /// The TF order.
@@ -502,16 +712,37 @@ impl PassFail {
         &self.q0
     }
 
-    /// The six template inputs for `h`: the QCD nominal of the fail region
-    /// is the fail histogram, that of the pass region the same histogram
-    /// times the overall pass/fail ratio `r = Σ pass / Σ fail`, with `r`
-    /// treated as a constant: a constant factor is absorbed exactly by the
-    /// exp-form Bernstein TF (its basis sums to 1), so q0 does not depend
-    /// on `r` and it only moves the fits' starting point to a TF of `r`;
-    /// the free yields and the TF carry the rest. The observed data
-    /// are the Asimov data set of the truth, QCD plus `signal_in_data` ×
-    /// signal in each region.
+    /// The six template inputs for `h`. The QCD nominals only set the fits'
+    /// starting point and the scale of the free per-bin yields (the
+    /// likelihood depends on `γ_b · nominal_b` alone, so q0 and its gradient
+    /// do not depend on them while no `γ_b` sits at its bound): the fail
+    /// nominal is the QCD fail histogram plus `ε` ([`NOMINAL_FLOOR`]) times
+    /// the bin's inclusive QCD (pass + fail) plus the mean inclusive yield
+    /// per bin, and the pass nominal is the same times the overall pass/fail
+    /// ratio `P / F` (a constant the exp-form Bernstein TF absorbs exactly,
+    /// its basis summing to 1). So every fail bin keeps a positive nominal
+    /// even where a selection passes all its QCD events (the fit then finds
+    /// `γ_b ≤ 1/ε`, inside [`FAIL_YIELD_BOUND`]), and no fit starts at a
+    /// zero pass prediction against observed events.
+    /// The observed data are the Asimov data set of the truth, QCD plus
+    /// `signal_in_data` × signal in each region.
     pub fn inputs(&self, h: &Hists, signal_in_data: f64) -> Result<[Tensor; 6]> {
+        let selected;
+        let h = match &self.select {
+            None => h,
+            Some(idx) => {
+                let pick = |t: &Tensor| -> Result<Tensor> {
+                    Ok(t.index_select(&idx.to_device(t.device())?, 0)?)
+                };
+                selected = Hists {
+                    qcd_pass: pick(&h.qcd_pass)?,
+                    qcd_fail: pick(&h.qcd_fail)?,
+                    sig_pass: pick(&h.sig_pass)?,
+                    sig_fail: pick(&h.sig_fail)?,
+                };
+                &selected
+            }
+        };
         let obs = |q: &Tensor, s: &Tensor| -> Result<Tensor> {
             Ok(if signal_in_data == 0.0 {
                 q.clone()
@@ -528,9 +759,15 @@ impl PassFail {
                 "pass/fail: QCD yields must be > 0 in both regions, got pass {pass}, fail {fail}"
             )));
         }
+        // fail + ε (inclusive + mean inclusive): ≥ ε × the bin's QCD, > 0 everywhere
+        let mean = (pass + fail) / self.bins.len() as f64;
+        let nominal = h
+            .qcd_fail
+            .add(&h.qcd_pass.add(&h.qcd_fail)?.affine(NOMINAL_FLOOR, 0.0)?)?
+            .affine(1.0, NOMINAL_FLOOR * mean)?;
         Ok([
-            h.qcd_fail.clone(),
-            h.qcd_fail.affine(pass / fail, 0.0)?,
+            nominal.clone(),
+            nominal.affine(pass / fail, 0.0)?,
             h.sig_fail.clone(),
             h.sig_pass.clone(),
             obs(&h.qcd_fail, &h.sig_fail)?,
@@ -557,6 +794,32 @@ impl PassFail {
         } else {
             t0.affine(0.0, 0.0)?
         })
+    }
+
+    /// The training objective `Z_A − Z_spur − λ Z_spur²` on the tape of `h`
+    /// ([`Self::significance`] with signal strength 1 and 0 in the Asimov
+    /// data; `λ = penalty ≥ 0`). The difference removes, to first order, the
+    /// significance that the background model's mis-modelling alone fakes;
+    /// the quadratic term makes a selection pay for creating mis-modelling
+    /// of either sign (a network can shape the QCD pass/fail ratio where the
+    /// TF cannot follow). Returns `(objective, Z_A, Z_spur)`.
+    pub fn objective(&self, h: &Hists, penalty: f64) -> Result<(Tensor, f64, f64)> {
+        if !(penalty.is_finite() && penalty >= 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "pass/fail objective: penalty must be finite and >= 0, got {penalty}"
+            )));
+        }
+        let za = self.significance(h, 1.0)?;
+        let spur = self.significance(h, 0.0)?;
+        let (za_v, spur_v) = (
+            za.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            spur.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+        );
+        let mut obj = za.sub(&spur)?;
+        if penalty > 0.0 {
+            obj = obj.sub(&spur.sqr()?.affine(penalty, 0.0)?)?;
+        }
+        Ok((obj, za_v, spur_v))
     }
 
     /// [`Self::significance`] as a number.
