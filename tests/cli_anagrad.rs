@@ -47,19 +47,23 @@ fn example_model() -> Model {
     Model::new(&ws, &ModelOptions::default()).unwrap()
 }
 
+fn qtilde_calculator(m: &Model) -> AsymptoticCalculator<'_, Model> {
+    AsymptoticCalculator::new(
+        m,
+        &m.observed_data(),
+        FitSetup::from_model(m),
+        FitOptions::default(),
+        TestStat::QmuTilde,
+    )
+    .unwrap()
+}
+
 #[test]
 fn cls_matches_library_and_pyhf_fixture() {
     let ex = example();
     let out = json_ok(&run(&["cls", ex.to_str().unwrap()]));
     let m = example_model();
-    let calc = AsymptoticCalculator::new(
-        &m,
-        &m.observed_data(),
-        FitSetup::from_model(&m),
-        FitOptions::default(),
-        TestStat::QmuTilde,
-    )
-    .unwrap();
+    let calc = qtilde_calculator(&m);
     let r = calc.hypotest(1.0).unwrap();
     assert_eq!(out["CLs_obs"].as_f64().unwrap(), r.cls_obs);
     assert_eq!(floats(&out["CLs_exp"]), r.cls_exp.to_vec());
@@ -242,14 +246,7 @@ fn fit_fix_poi_and_asimov_are_the_hypotests_fits() {
     let poi_name = &m.par_sets()[poi].0;
     assert_eq!(floats(&fixed["mle_parameters"][poi_name]), vec![mu]);
     assert_eq!(fixed["data"], "observed");
-    let calc = AsymptoticCalculator::new(
-        &m,
-        &m.observed_data(),
-        FitSetup::from_model(&m),
-        FitOptions::default(),
-        TestStat::QmuTilde,
-    )
-    .unwrap();
+    let calc = qtilde_calculator(&m);
     let free_a = json_ok(&run(&["fit", ex, "--asimov"]));
     let fixed_a = json_ok(&run(&["fit", ex, "--asimov", "--fix-poi", "1.3"]));
     assert_eq!(fixed_a["fixed_poi"].as_f64(), Some(mu));
