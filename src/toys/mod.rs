@@ -4,8 +4,11 @@
 //!
 //! * [`ToyModel`]: the trait a toy implements (processes, sampling, template).
 //! * [`blobs`]: the neos Gaussian-blobs toy (arXiv:2203.05570).
+//! * [`inferno`]: INFERNO's 3-D synthetic mixture and its benchmarks
+//!   (arXiv:1806.04743).
 
 pub mod blobs;
+pub mod inferno;
 pub mod passfail;
 pub mod tagger;
 
@@ -16,6 +19,7 @@ use crate::hf::{ModelOptions, Workspace};
 use crate::{Error, Result};
 
 pub use blobs::Blobs;
+pub use inferno::Inferno;
 
 /// What a process is, for objectives that need labels (BCE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,15 +127,51 @@ pub trait ToyModel: Send + Sync {
 
     /// Suggested plotting range per feature (for contour figures).
     fn feature_range(&self) -> Vec<(f64, f64)>;
+
+    /// The process whose events this process's events are an event-by-event
+    /// transform of ([`Self::derive`]), e.g. a systematic variation of the
+    /// same simulated events; `None` (the default): sampled on its own.
+    /// Trainers then derive these events from the base's and batch them with
+    /// the base's event order.
+    fn base_process(&self, _process: usize) -> Option<usize> {
+        None
+    }
+
+    /// The events of `process` computed from its [`Self::base_process`]'s
+    /// events (same order, same length).
+    fn derive(&self, process: usize, _base: &Events) -> Result<Events> {
+        Err(Error::InvalidInput(format!(
+            "toy '{}': process {process} is not derived from another",
+            self.name()
+        )))
+    }
+
+    /// The template the losses use (default: [`Analysis::template`] of
+    /// [`Self::analysis`]); a toy may add e.g. Fisher constraints.
+    fn template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
+        self.analysis(n_bins)?.template(floor)
+    }
 }
 
-/// The toy of a config name: `"blobs"`.
+/// The toy of a config name: `"blobs"`, or `"inferno_b0"` … `"inferno_b4"`
+/// (INFERNO's synthetic mixture at that benchmark).
 pub fn by_name(name: &str) -> Result<Box<dyn ToyModel>> {
+    let inferno = |i| -> Result<Box<dyn ToyModel>> {
+        Ok(Box::new(Inferno::new(inferno::Benchmark::from_index(i)?)))
+    };
     match name {
         "blobs" => Ok(Box::new(Blobs::default())),
+        "inferno_b0" => inferno(0),
+        "inferno_b1" => inferno(1),
+        "inferno_b2" => inferno(2),
+        "inferno_b3" => inferno(3),
+        "inferno_b4" => inferno(4),
         other => Err(Error::Config {
             key: "toy.name".into(),
-            message: format!("unknown toy '{other}' (known: blobs)"),
+            message: format!(
+                "unknown toy '{other}' (known: blobs, inferno_b0, inferno_b1, inferno_b2, \
+                 inferno_b3, inferno_b4)"
+            ),
         }),
     }
 }
