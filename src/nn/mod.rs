@@ -159,6 +159,17 @@ impl Mlp {
 
     /// Network output for `x` of shape `(n, sizes[0])`: `(n, sizes[last])`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.logits(x)?;
+        Ok(match self.config.output {
+            Output::Sigmoid => candle_nn::ops::sigmoid(&h)?,
+            // not `softmax_last_dim`: that op records no backward (candle-nn 0.11)
+            Output::Softmax => candle_nn::ops::softmax(&h, candle_core::D::Minus1)?,
+            Output::Linear => h,
+        })
+    }
+
+    /// The last layer's pre-activation z for `x` (before the output function).
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
         let (_, d) = x.dims2().map_err(|_| {
             Error::InvalidInput(format!(
                 "mlp: input must be (events × features), got shape {:?}",
@@ -180,11 +191,7 @@ impl Mlp {
                 h.matmul(l.w.as_tensor())?.broadcast_add(l.b.as_tensor())?
             };
         }
-        Ok(match self.config.output {
-            Output::Sigmoid => candle_nn::ops::sigmoid(&h)?,
-            Output::Softmax => candle_nn::ops::softmax_last_dim(&h)?,
-            Output::Linear => h,
-        })
+        Ok(h)
     }
 
     /// Replaces every variable's value (same order and shapes as [`Self::vars`]).

@@ -17,7 +17,10 @@ pub enum Objective {
     Cls,
     /// Discovery p-value p0 on signal-plus-background Asimov data.
     Discovery,
-    /// σ_μ from the Fisher information at μ = 1 (INFERNO-style).
+    /// σ_μ from the Fisher information at μ = 1: INFERNO's loss
+    /// (`"inferno"` is accepted as an alias; the toy's template supplies the
+    /// benchmark's constraints).
+    #[serde(alias = "inferno")]
     PoiUncert,
     /// Generalised variance 1/det I at μ = 1.
     GeneralisedVariance,
@@ -131,6 +134,9 @@ pub struct HistogramConfig {
     pub learnable_edges: bool,
     /// Constant added to every yield before the model is built (neos: 1e-3).
     pub yield_floor: f64,
+    /// Softmax temperature τ of the training histograms, softmax(z/τ)
+    /// (softmax output only; INFERNO: 0.1). Test histograms are argmax.
+    pub temperature: f64,
 }
 
 impl Default for HistogramConfig {
@@ -141,6 +147,7 @@ impl Default for HistogramConfig {
             bandwidth: 0.09,
             learnable_edges: true,
             yield_floor: 1e-3,
+            temperature: 1.0,
         }
     }
 }
@@ -341,6 +348,18 @@ impl TrainConfig {
         }
         if !(h.yield_floor.is_finite() && h.yield_floor >= 0.0) {
             return Err(bad("histogram.yield_floor", "must be ≥ 0"));
+        }
+        if !(h.temperature.is_finite() && h.temperature > 0.0) {
+            return Err(bad(
+                "histogram.temperature",
+                format!("must be > 0, got {}", h.temperature),
+            ));
+        }
+        if h.temperature != 1.0 && self.network.output != Output::Softmax {
+            return Err(bad(
+                "histogram.temperature",
+                "a temperature applies to a softmax output only",
+            ));
         }
         match self.network.output {
             Output::Sigmoid => {}

@@ -156,6 +156,40 @@ fn events_tensor(
     Ok((x, w))
 }
 
+/// Events of every process: sampled in process order from `rng`, except
+/// those derived from another process's events ([`ToyModel::base_process`]),
+/// which draw nothing.
+fn sample_processes(
+    toy: &dyn ToyModel,
+    n_proc: usize,
+    n: usize,
+    rng: &mut StdRng,
+) -> Result<Vec<crate::toys::Events>> {
+    let mut out: Vec<crate::toys::Events> = Vec::with_capacity(n_proc);
+    for p in 0..n_proc {
+        let ev = match toy.base_process(p) {
+            Some(b) if b < p && toy.base_process(b).is_none() => toy.derive(p, &out[b])?,
+            Some(b) => {
+                return Err(Error::InvalidInput(format!(
+                    "toy '{}': process {p} is derived from process {b}, which must come \
+                     before it and be sampled itself",
+                    toy.name()
+                )))
+            }
+            None => toy.sample(p, n, rng)?,
+        };
+        if ev.len() != n {
+            return Err(Error::InvalidInput(format!(
+                "toy '{}': process {p} has {} events, {n} were asked for",
+                toy.name(),
+                ev.len()
+            )));
+        }
+        out.push(ev);
+    }
+    Ok(out)
+}
+
 impl Trainer {
     /// Builds the data (seeded), the network (seeded), the edges and the
     /// optimiser for `cfg` on `device`.
@@ -177,19 +211,16 @@ impl Trainer {
         let mut rng = stream(cfg.seed, 0);
         let (mut train, mut train_w, mut test, mut test_w) = (vec![], vec![], vec![], vec![]);
         let mut any_weights = false;
-        for p in 0..processes.len() {
-            let ev = toy.sample(p, cfg.toy.n_train, &mut rng)?;
-            any_weights |= ev.weights.is_some();
-            let (x, w) = events_tensor(&ev, dtype, device)?;
-            train.push(x);
-            train_w.push(w);
-        }
-        for p in 0..processes.len() {
-            let ev = toy.sample(p, cfg.toy.n_test, &mut rng)?;
-            any_weights |= ev.weights.is_some();
-            let (x, w) = events_tensor(&ev, dtype, device)?;
-            test.push(x);
-            test_w.push(w);
+        for (n, xs, ws) in [
+            (cfg.toy.n_train, &mut train, &mut train_w),
+            (cfg.toy.n_test, &mut test, &mut test_w),
+        ] {
+            for ev in sample_processes(toy.as_ref(), processes.len(), n, &mut rng)? {
+                any_weights |= ev.weights.is_some();
+                let (x, w) = events_tensor(&ev, dtype, device)?;
+                xs.push(x);
+                ws.push(w);
+            }
         }
         let ones = |n: usize| Tensor::ones(n, dtype, device);
         let train_w = if any_weights {
@@ -243,7 +274,7 @@ impl Trainer {
 
         let analysis = toy.analysis(h.bins)?;
         let floor = YieldFloor::Add(h.yield_floor);
-        let template = analysis.template(floor)?;
+        let template = toy.template(h.bins, floor)?;
         let input_procs = analysis.inputs.iter().map(|(p, _)| *p).collect();
         let cls_kind = LossKind::Cls {
             test_mu: 1.0,
@@ -366,8 +397,13 @@ impl Trainer {
         }
         let mut rng = stream(self.cfg.seed, 2 + epoch as u64);
         let n = self.cfg.toy.n_train;
-        let mut out = Vec::with_capacity(self.processes.len());
-        for _ in 0..self.processes.len() {
+        let mut out: Vec<Tensor> = Vec::with_capacity(self.processes.len());
+        for p in 0..self.processes.len() {
+            // derived events are batched in their base's order
+            if let Some(b) = self.toy.base_process(p).filter(|&b| b < p) {
+                out.push(out[b].clone());
+                continue;
+            }
             let mut idx: Vec<u32> = (0..n as u32).collect();
             for i in (1..n).rev() {
                 let j = rng.random_range(0..=i);
@@ -381,7 +417,14 @@ impl Trainer {
 
     /// Network summaries of `x`: (P·n) × units → (P, n) or (P, n, units).
     fn summaries(&self, x: &Tensor, n_proc: usize, n: usize) -> Result<Tensor> {
-        let out = self.mlp.forward(x)?;
+        let tau = self.cfg.histogram.temperature;
+        let out = if self.cfg.network.output == Output::Softmax && tau != 1.0 {
+            // softmax(logits / τ) (INFERNO)
+            let z = self.mlp.logits(x)?.affine(1.0 / tau, 0.0)?;
+            candle_nn::ops::softmax(&z, candle_core::D::Minus1)?
+        } else {
+            self.mlp.forward(x)?
+        };
         Ok(match self.cfg.network.output {
             Output::Softmax => out.reshape((n_proc, n, self.cfg.histogram.bins))?,
             _ => out.reshape((n_proc, n))?,
