@@ -69,6 +69,10 @@ fn sigma_mu_matches_the_numpy_fisher_matrix() {
             .unwrap()
             .value;
         let s = want["sigma_mu"].as_f64().unwrap();
+        eprintln!(
+            "benchmark {i}: σ_μ {got} vs numpy {s} ({:.1e})",
+            (got - s).abs() / s
+        );
         assert!(
             (got - s).abs() < 1e-11 * s,
             "benchmark {i}: σ_μ {got} vs numpy {s}"
@@ -195,6 +199,7 @@ fn gradient_matches_central_differences() {
                 / (2.0 * h);
             worst = worst.max((fd - g[k]).abs() / scale);
         }
+        eprintln!("benchmark {i}: worst |fd − exact| / max|g| = {worst:.2e}");
         assert!(
             worst < 1e-7,
             "benchmark {i}: worst |fd − exact| / max|g| = {worst:.2e}"
@@ -259,6 +264,7 @@ fn gradient_on_the_tape_through_a_softmax_histogram() {
         pipeline(&toy, &ts, tau, &loss).to_scalar::<f64>().unwrap()
     };
     let mut checked = 0;
+    let mut worst: f64 = 0.0;
     for (p, v) in vars.iter().enumerate() {
         let g = grads
             .get(v.as_tensor())
@@ -272,6 +278,7 @@ fn gradient_on_the_tape_through_a_softmax_histogram() {
         for k in (0..n * 10).step_by(37) {
             let h = 1e-5;
             let fd = (eval(p, k, h) - eval(p, k, -h)) / (2.0 * h);
+            worst = worst.max((fd - g[k]).abs() / gmax);
             assert!(
                 (fd - g[k]).abs() < 1e-6 * gmax,
                 "process {p}, logit {k}: fd {fd} vs tape {}",
@@ -280,5 +287,6 @@ fn gradient_on_the_tape_through_a_softmax_histogram() {
             checked += 1;
         }
     }
+    eprintln!("tape: {checked} logits checked, worst |fd − tape| / max|g| = {worst:.2e}");
     assert!(checked > 60);
 }

@@ -97,3 +97,25 @@ fn the_shipped_configs_parse() {
         assert_eq!(c.compare.seeds.len(), 20);
     }
 }
+
+#[test]
+fn the_cross_entropy_baseline_is_evaluated_on_the_benchmark() {
+    let path = format!("{}/configs/inferno_bce.toml", env!("CARGO_MANIFEST_DIR"));
+    let mut c = TrainConfig::from_path(path.as_ref()).unwrap();
+    assert_eq!(c.training.objective, Objective::Bce);
+    c.toy.n_train = 1000;
+    c.toy.n_test = 2000;
+    c.network.hidden = vec![16];
+    c.training.batch_size = 250;
+    c.training.max_steps = Some(4);
+    c.training.eval_every = 4;
+    c.validate().unwrap();
+    let mut t = Trainer::new(&c, &Device::Cpu).unwrap();
+    while !t.finished() {
+        t.train_step().unwrap();
+    }
+    let m = t.evaluate().unwrap();
+    // 10 equal bins of the sigmoid output, σ_μ with benchmark 2's constraints
+    assert_eq!(m.edges.len(), 11);
+    assert!(m.sigma_mu.unwrap() > 0.0 && m.bce.is_some() && m.cls.is_none());
+}
