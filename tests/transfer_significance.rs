@@ -49,6 +49,35 @@ fn rel_dev(exact: f64, fd: f64) -> f64 {
     (exact - fd).abs() / exact.abs().max(fd.abs()).max(1e-12)
 }
 
+/// Central difference of `f` at `x0` with step `h`.
+fn central(f: impl Fn(f64) -> f64, x0: f64, h: f64) -> f64 {
+    (f(x0 + h) - f(x0 - h)) / (2.0 * h)
+}
+
+/// Central difference of `f()` w.r.t. entry `k` of `var` (step relative to
+/// the entry), the entry restored afterwards.
+fn entry_fd(var: &Var, k: usize, f: impl Fn() -> f64) -> f64 {
+    let dev = var.device().clone();
+    let shape = var.as_tensor().shape().clone();
+    let base: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+    let set = |d: f64| {
+        let mut v = base.clone();
+        v[k] += d;
+        var.set(&Tensor::from_vec(v, shape.clone(), &dev).unwrap())
+            .unwrap();
+    };
+    let fd = central(
+        |d| {
+            set(d);
+            f()
+        },
+        0.0,
+        1e-5 * base[k].abs().max(0.1),
+    );
+    set(0.0);
+    fd
+}
+
 #[test]
 fn threshold_gradient_of_za_matches_finite_differences() {
     let dev = Device::Cpu;
@@ -74,13 +103,15 @@ fn threshold_gradient_of_za_matches_finite_differences() {
             let z = za(c.as_tensor());
             let g = z.backward().unwrap();
             let exact = g.get(&c).unwrap().to_scalar::<f64>().unwrap();
-            let h = 1e-4;
-            let at = |v: f64| {
-                za(&Tensor::new(v, &dev).unwrap())
-                    .to_scalar::<f64>()
-                    .unwrap()
-            };
-            let fd = (at(c0 + h) - at(c0 - h)) / (2.0 * h);
+            let fd = central(
+                |v| {
+                    za(&Tensor::new(v, &dev).unwrap())
+                        .to_scalar::<f64>()
+                        .unwrap()
+                },
+                c0,
+                1e-4,
+            );
             let rel = rel_dev(exact, fd);
             eprintln!(
                 "{variant:?} mu {mu} c = {c0}: Z = {:.6}, dZ/dc exact {exact:.9e}, fd {fd:.9e}, rel {rel:.2e}",
@@ -121,21 +152,9 @@ fn network_weight_gradients_of_za_match_finite_differences() {
     // a first-layer bias and an output weight
     for (vi, k) in [(0usize, 0usize), (0, 6), (0, 9), (1, 2), (2, 1)] {
         let var = &vars[vi];
-        let shape = var.as_tensor().shape().clone();
-        let flat = var.as_tensor().flatten_all().unwrap();
         let exact = grads.get(var).unwrap().flatten_all().unwrap().i(k).unwrap();
         let exact = exact.to_scalar::<f64>().unwrap();
-        let base: Vec<f64> = flat.to_vec1().unwrap();
-        let h = 1e-5 * base[k].abs().max(0.1);
-        let at = |d: f64| -> f64 {
-            let mut v = base.clone();
-            v[k] += d;
-            var.set(&Tensor::from_vec(v, shape.clone(), &dev).unwrap())
-                .unwrap();
-            za().to_scalar::<f64>().unwrap()
-        };
-        let fd = (at(h) - at(-h)) / (2.0 * h);
-        at(0.0);
+        let fd = entry_fd(var, k, || za().to_scalar::<f64>().unwrap());
         let rel = rel_dev(exact, fd);
         eprintln!("var {vi}[{k}]: exact {exact:.9e}, fd {fd:.9e}, rel {rel:.2e}");
         assert!(
@@ -172,13 +191,15 @@ fn penalised_objective_gradient_matches_finite_differences() {
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
-        let h = 1e-4;
-        let at = |v: f64| {
-            obj(&Tensor::new(v, &dev).unwrap())
-                .to_scalar::<f64>()
-                .unwrap()
-        };
-        let fd = (at(c0 + h) - at(c0 - h)) / (2.0 * h);
+        let fd = central(
+            |v| {
+                obj(&Tensor::new(v, &dev).unwrap())
+                    .to_scalar::<f64>()
+                    .unwrap()
+            },
+            c0,
+            1e-4,
+        );
         let rel = rel_dev(exact, fd);
         eprintln!(
             "J(c = {c0}) = {:.6}: dJ/dc exact {exact:.9e}, fd {fd:.9e}, rel {rel:.2e}",
@@ -212,8 +233,6 @@ fn penalised_objective_gradient_matches_finite_differences() {
     let vars = net.vars();
     for (vi, k) in [(0usize, 6usize), (2, 1)] {
         let var = &vars[vi];
-        let shape = var.as_tensor().shape().clone();
-        let base: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         let exact = grads
             .get(var)
             .unwrap()
@@ -223,16 +242,7 @@ fn penalised_objective_gradient_matches_finite_differences() {
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
-        let h = 1e-5 * base[k].abs().max(0.1);
-        let at = |d: f64| -> f64 {
-            let mut v = base.clone();
-            v[k] += d;
-            var.set(&Tensor::from_vec(v, shape.clone(), &dev).unwrap())
-                .unwrap();
-            obj_net().0.to_scalar::<f64>().unwrap()
-        };
-        let fd = (at(h) - at(-h)) / (2.0 * h);
-        at(0.0);
+        let fd = entry_fd(var, k, || obj_net().0.to_scalar::<f64>().unwrap());
         let rel = rel_dev(exact, fd);
         eprintln!("var {vi}[{k}]: dJ exact {exact:.9e}, fd {fd:.9e}, rel {rel:.2e}");
         assert!(
