@@ -17,6 +17,7 @@
 //! See `DESIGN.md` in the shared folder for the architecture.
 
 pub mod error;
+pub mod fiducial;
 pub mod grad;
 pub mod hf;
 pub mod infer;

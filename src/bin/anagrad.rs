@@ -62,6 +62,9 @@ enum Command {
     Train(anagrad::train::TrainArgs),
     /// Transfer-function (CR -> SR) workflow on a pass/fail config: fit, gof, ftest, toy.
     Transfer(anagrad::transfer::TransferArgs),
+    /// Fiducial cuts: an ensemble of sigmoid boxes optimised on Z0 through the
+    /// fits, clustered into distinct optima and united; vs the grid-search box.
+    FiducialCuts(anagrad::fiducial::FiducialCutsArgs),
 }
 
 /// Options that select and build the model (shared by every subcommand).
@@ -907,6 +910,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::BandwidthStudy(a) => anagrad::study::run(&a),
         Command::Train(a) => anagrad::train::run_cli(&a),
         Command::Transfer(a) => anagrad::transfer::cli::run(&a),
+        Command::FiducialCuts(a) => anagrad::fiducial::run_cli(&a),
     }
 }
 

@@ -4,10 +4,13 @@
 //!
 //! * [`ToyModel`]: the trait a toy implements (processes, sampling, template).
 //! * [`blobs`]: the neos Gaussian-blobs toy (arXiv:2203.05570).
+//! * [`fiducial`]: the fiducial-cuts toy (an angular deformation of both
+//!   signs on a falling background; two disjoint optimal regions).
 //! * [`inferno`]: INFERNO's 3-D synthetic mixture and its benchmarks
 //!   (arXiv:1806.04743).
 
 pub mod blobs;
+pub mod fiducial;
 pub mod inferno;
 pub mod passfail;
 pub mod tagger;
@@ -19,6 +22,7 @@ use crate::hf::{ModelOptions, Workspace};
 use crate::{Error, Result};
 
 pub use blobs::Blobs;
+pub use fiducial::Fiducial;
 pub use inferno::Inferno;
 
 /// What a process is, for objectives that need labels (BCE).
@@ -153,7 +157,7 @@ pub trait ToyModel: Send + Sync {
     }
 }
 
-/// The toy of a config name: `"blobs"`, or `"inferno_b0"` … `"inferno_b4"`
+/// The toy of a config name: `"blobs"`, `"fiducial"`, or `"inferno_b0"` … `"inferno_b4"`
 /// (INFERNO's synthetic mixture at that benchmark).
 pub fn by_name(name: &str) -> Result<Box<dyn ToyModel>> {
     let inferno = |i| -> Result<Box<dyn ToyModel>> {
@@ -161,6 +165,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn ToyModel>> {
     };
     match name {
         "blobs" => Ok(Box::new(Blobs::default())),
+        "fiducial" => Ok(Box::new(Fiducial::default())),
         "inferno_b0" => inferno(0),
         "inferno_b1" => inferno(1),
         "inferno_b2" => inferno(2),
@@ -169,7 +174,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn ToyModel>> {
         other => Err(Error::Config {
             key: "toy.name".into(),
             message: format!(
-                "unknown toy '{other}' (known: blobs, inferno_b0, inferno_b1, inferno_b2, \
+                "unknown toy '{other}' (known: blobs, fiducial, inferno_b0, inferno_b1, inferno_b2, \
                  inferno_b3, inferno_b4)"
             ),
         }),

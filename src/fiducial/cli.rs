@@ -1,0 +1,123 @@
+//! `anagrad fiducial-cuts [CONFIG.toml] [--out DIR]`: runs the study, prints
+//! the tables and the output folder, writes report.json, reach.json,
+//! summary.md and the figure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::config::FiducialConfig;
+use super::plot::write_figure;
+use super::reach;
+use super::run::run as run_study;
+use crate::toys::fiducial::FEATURES;
+use crate::{Error, Result};
+
+/// The shipped configuration (`configs/fiducial_cuts.toml`), used when no
+/// file is given.
+pub const DEFAULT_TOML: &str = include_str!("../../configs/fiducial_cuts.toml");
+
+/// Arguments of `anagrad fiducial-cuts`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FiducialCutsArgs {
+    /// Configuration (TOML); without it configs/fiducial_cuts.toml (embedded) runs.
+    pub config: Option<PathBuf>,
+    /// Output folder [default: ./fiducial-cuts].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the number of ensemble members.
+    #[arg(long)]
+    pub members: Option<usize>,
+    /// Override the master seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Skip the Asimov-reach variance study (plain vs importance sampling).
+    #[arg(long)]
+    pub no_reach: bool,
+    /// Skip the SVG/PNG figure.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+    std::fs::write(path, text).map_err(io(path))?;
+    Ok(path.to_path_buf())
+}
+
+/// Runs `anagrad fiducial-cuts`.
+pub fn run(args: &FiducialCutsArgs) -> Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => FiducialConfig::from_path(p)?,
+        None => FiducialConfig::from_toml(DEFAULT_TOML)?,
+    };
+    if let Some(m) = args.members {
+        cfg.ensemble.members = m;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    cfg.validate()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("fiducial-cuts"));
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(
+            Some(cfg.ensemble.members as u64 + 1),
+            ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} optimisations ({eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(250));
+        bar
+    };
+    let report = run_study(&cfg, &bar)?;
+    bar.finish_and_clear();
+    let mut summary = report.to_markdown(&FEATURES);
+    print!("{summary}");
+    std::fs::create_dir_all(&out).map_err(io(&out))?;
+    let mut written = vec![write_json(&out.join("report.json"), &report)?];
+    if !args.no_reach {
+        eprintln!(
+            "Asimov-reach variance study ({} replicas) …",
+            cfg.reach.replicas
+        );
+        let table = reach::run(&cfg.toy(), &cfg.reach)?;
+        let md = table.to_markdown();
+        println!("\n{md}");
+        summary.push('\n');
+        summary.push_str(&md);
+        written.push(write_json(&out.join("reach.json"), &table)?);
+    }
+    let md = out.join("summary.md");
+    std::fs::write(&md, &summary).map_err(io(&md))?;
+    written.push(md);
+    if !args.no_plots {
+        written.extend(write_figure(&out, &report)?);
+    }
+    println!("output folder: {}", out.display());
+    for p in written {
+        println!("  {}", p.display());
+    }
+    Ok(())
+}
