@@ -38,6 +38,10 @@ pub struct FiducialCutsArgs {
     /// Skip the SVG/PNG figure.
     #[arg(long)]
     pub no_plots: bool,
+    /// Only redraw the figure from an earlier run's report.json (into --out,
+    /// default: that report's folder), without running anything.
+    #[arg(long, value_name = "REPORT_JSON")]
+    pub replot: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -59,6 +63,20 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<P
 
 /// Runs `anagrad fiducial-cuts`.
 pub fn run(args: &FiducialCutsArgs) -> Result<()> {
+    if let Some(path) = &args.replot {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let report: super::FiducialReport = serde_json::from_str(&text)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+        let dir = match (&args.out, path.parent()) {
+            (Some(o), _) => o.clone(),
+            (None, Some(p)) => p.to_path_buf(),
+            (None, None) => PathBuf::from("."),
+        };
+        for p in write_figure(&dir, &report)? {
+            println!("{}", p.display());
+        }
+        return Ok(());
+    }
     let mut cfg = match &args.config {
         Some(p) => FiducialConfig::from_path(p)?,
         None => FiducialConfig::from_toml(DEFAULT_TOML)?,

@@ -1,8 +1,9 @@
 //! The figure of a fiducial-cuts run (SVG and PNG): two projections, (φ, m)
 //! and (φ, Δy), coloured by the log of the signal/background ratio of the
 //! toy's two-dimensional marginal densities (the optimal selection is where
-//! it is high), with the boxes of every cluster's optimum (colours), the
-//! committee union (black) and the grid-search single box (red, dashed).
+//! it is high), with the boxes of every cluster's optimum (colours; empty
+//! boxes are not drawn), the committee union (black) and the grid-search
+//! single box (red, dashed).
 
 use std::path::{Path, PathBuf};
 
@@ -77,21 +78,6 @@ fn draw<DB: DrawingBackend>(
                 (clip(b.hi[1], px_lo, px_hi), clip(b.hi[j], y_lo, y_hi)),
             ]
         };
-        for (k, c) in report.clusters.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
-            let boxes = &report.members[c.representative].boxes;
-            chart
-                .draw_series(
-                    boxes
-                        .iter()
-                        .map(|b| Rectangle::new(rect(b), color.stroke_width(2))),
-                )
-                .map_err(e)?
-                .label(format!("cluster {k} ({} members)", c.members.len()))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.stroke_width(2))
-                });
-        }
         chart
             .draw_series(
                 report
@@ -103,6 +89,21 @@ fn draw<DB: DrawingBackend>(
             .map_err(e)?
             .label("committee union")
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLACK.stroke_width(3)));
+        for (k, c) in report.clusters.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
+            // an optimum that collapsed to an empty box (lo ≥ hi) has nothing to draw
+            let boxes = report.members[c.representative]
+                .boxes
+                .iter()
+                .filter(|b| b.lo.iter().zip(&b.hi).all(|(l, h)| l < h));
+            chart
+                .draw_series(boxes.map(|b| Rectangle::new(rect(b), color.stroke_width(2))))
+                .map_err(e)?
+                .label(format!("cluster {k} ({} members)", c.members.len()))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.stroke_width(2))
+                });
+        }
         let [(x0, y0), (x1, y1)] = rect(&report.grid_train.search.best);
         chart
             .draw_series(DashedLineSeries::new(
@@ -116,7 +117,8 @@ fn draw<DB: DrawingBackend>(
             .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
         chart
             .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.7))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
             .draw()

@@ -82,14 +82,43 @@ impl Scaler {
     }
 }
 
-/// A hard box: lo ≤ x_j < hi on every observable j.
+/// A hard box: lo ≤ x_j < hi on every observable j. In JSON an infinite
+/// bound ("no cut" on that side) is `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CutBox {
-    /// Lower bound per observable.
+    /// Lower bound per observable (−∞: no lower cut).
+    #[serde(with = "open_lower")]
     pub lo: Vec<f64>,
-    /// Upper bound per observable.
+    /// Upper bound per observable (+∞: no upper cut).
+    #[serde(with = "open_upper")]
     pub hi: Vec<f64>,
 }
+
+/// (De)serialises bounds with `null` for an infinite bound of the given
+/// sign (JSON has no infinities).
+macro_rules! open_bounds {
+    ($name:ident, $inf:expr) => {
+        mod $name {
+            use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+            pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+                v.iter()
+                    .map(|x| x.is_finite().then_some(*x))
+                    .collect::<Vec<_>>()
+                    .serialize(s)
+            }
+
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+                Ok(Vec::<Option<f64>>::deserialize(d)?
+                    .into_iter()
+                    .map(|x| x.unwrap_or($inf))
+                    .collect())
+            }
+        }
+    };
+}
+open_bounds!(open_lower, f64::NEG_INFINITY);
+open_bounds!(open_upper, f64::INFINITY);
 
 impl CutBox {
     /// Whether the event `x` (one value per observable) is inside.
@@ -277,5 +306,16 @@ mod tests {
         }
         // the overlap (2.5, 0.2) counts once
         assert!((w[1] - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn open_bounds_round_trip_through_json() {
+        let b = CutBox {
+            lo: vec![f64::NEG_INFINITY, 1.5],
+            hi: vec![2.0, f64::INFINITY],
+        };
+        let text = serde_json::to_string(&b).unwrap();
+        assert_eq!(text, r#"{"lo":[null,1.5],"hi":[2.0,null]}"#);
+        assert_eq!(serde_json::from_str::<CutBox>(&text).unwrap(), b);
     }
 }
