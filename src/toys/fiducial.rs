@@ -393,6 +393,41 @@ mod tests {
     }
 
     #[test]
+    fn sample_moments_match_the_analytic_ones() {
+        let t = Fiducial::default();
+        let k = t.kappa;
+        // (mean, variance) of m, φ, Δy: E_s[φ] = −κ/2 and E_s[φ²] = π²/3
+        // (∫φ sin 2φ dφ = −π, ∫φ² sin 2φ dφ = 0 over (−π, π))
+        let expect = [
+            [
+                (4.0, 0.16),
+                (-k / 2.0, PI * PI / 3.0 - k * k / 4.0),
+                (3.0, 3.0),
+            ],
+            [(3.0, 4.0), (0.0, PI * PI / 3.0), (1.0, 1.0)],
+        ];
+        let mut rng = StdRng::seed_from_u64(11);
+        let n = 100_000;
+        for (p, exp) in expect.iter().enumerate() {
+            let ev = t.sample(p, n, &mut rng).unwrap();
+            for (j, &(mean, var)) in exp.iter().enumerate() {
+                let c = ev.column(j);
+                let m = c.iter().sum::<f64>() / n as f64;
+                let v = c.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1) as f64;
+                assert!(
+                    (m - mean).abs() < 5.0 * (var / n as f64).sqrt(),
+                    "p{p} x{j}: mean {m} vs {mean}"
+                );
+                // the variance's s.e. ≈ var·sqrt(2/n) (×~2 for the heavier tails)
+                assert!(
+                    (v - var).abs() < 10.0 * var * (2.0 / n as f64).sqrt(),
+                    "p{p} x{j}: var {v} vs {var}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn signal_prefers_the_two_regions() {
         let t = Fiducial::default();
         let mut rng = StdRng::seed_from_u64(3);
