@@ -4,7 +4,8 @@
 //! its exact gradient against central finite differences on the histogram
 //! inputs, and on the tape through a softmax(logits/τ) histogram.
 
-use anagrad::grad::{FisherConstraint, Loss, LossKind, YieldFloor};
+use anagrad::grad::{Loss, LossKind, Template, YieldFloor};
+use anagrad::hf::{ConstraintOverride, ModelOptions, OverrideKind};
 use anagrad::infer::teststat::TestStat;
 use anagrad::toys::inferno::{Benchmark, Inferno};
 use anagrad::toys::ToyModel;
@@ -101,81 +102,92 @@ fn sigma_mu_matches_the_numpy_fisher_matrix() {
     assert!(s[0] < s[1] && s[1] < s[2] && s[3] < s[2] && s[4] > s[3]);
 }
 
+fn overridden(toy: &Inferno, overrides: Vec<ConstraintOverride>) -> anagrad::Result<Template> {
+    toy.analysis(10)?.template_with(
+        YieldFloor::None,
+        &ModelOptions {
+            constraint_overrides: overrides,
+            ..ModelOptions::default()
+        },
+    )
+}
+
+fn over(name: &str, constraint: OverrideKind) -> ConstraintOverride {
+    ConstraintOverride {
+        parameter: name.into(),
+        constraint,
+    }
+}
+
 #[test]
-fn without_the_fisher_constraints_it_is_the_plain_workspace() {
+fn without_the_constraint_overrides_it_is_the_plain_workspace() {
     // benchmark 1's analysis with pyhf's unit constraint on α_r is a
     // different (tighter) problem: the override must matter
     let fx = fixture();
     let toy = benchmark(1);
     let v = values(&fx, &toy);
-    let plain = Loss::new(
-        toy.analysis(10)
+    let sigma = |t: Template| {
+        Loss::new(t, LossKind::SigmaMu { hyp_mu: 1.0 })
+            .evaluate(&v, false)
             .unwrap()
-            .template(YieldFloor::None)
-            .unwrap(),
-        LossKind::SigmaMu { hyp_mu: 1.0 },
-    )
-    .evaluate(&v, false)
-    .unwrap()
-    .value;
+            .value
+    };
+    let plain = sigma(overridden(&toy, vec![]).unwrap());
     let free = sigma_loss(&toy, YieldFloor::None)
         .evaluate(&v, false)
         .unwrap()
         .value;
     assert!(plain < free * (1.0 - 1e-3), "{plain} vs {free}");
     // replacing the unit Gaussian by a unit Gaussian changes nothing
-    let same = Loss::new(
-        toy.analysis(10)
-            .unwrap()
-            .template(YieldFloor::None)
-            .unwrap()
-            .with_fisher_constraint("r", FisherConstraint::Normal { sigma: 1.0 })
-            .unwrap(),
-        LossKind::SigmaMu { hyp_mu: 1.0 },
-    )
-    .evaluate(&v, false)
-    .unwrap()
-    .value;
+    let same =
+        sigma(overridden(&toy, vec![over("r", OverrideKind::Normal { sigma: 1.0 })]).unwrap());
     assert!((same - plain).abs() < 1e-14 * plain);
 }
 
 #[test]
-fn fisher_constraints_are_checked() {
+fn constraint_overrides_are_checked_and_reach_the_fits() {
     let toy = benchmark(4);
-    let t = toy
-        .analysis(10)
-        .unwrap()
-        .template(YieldFloor::None)
-        .unwrap();
-    for (name, c) in [
-        ("nope", FisherConstraint::Unconstrained),
-        ("mu", FisherConstraint::Unconstrained),
-        ("r", FisherConstraint::Normal { sigma: 0.0 }),
-        ("r", FisherConstraint::Normal { sigma: f64::NAN }),
+    for bad in [
+        vec![over("nope", OverrideKind::Free)],
+        vec![over("mu", OverrideKind::Free)],
+        vec![over("r", OverrideKind::Normal { sigma: 0.0 })],
+        vec![over("r", OverrideKind::Normal { sigma: f64::NAN })],
+        vec![over("r", OverrideKind::Free), over("r", OverrideKind::Free)],
     ] {
-        assert!(t.clone().with_fisher_constraint(name, c).is_err(), "{name}");
+        let e = overridden(&toy, bad.clone()).unwrap_err().to_string();
+        assert!(e.contains("constraint override"), "{bad:?}: {e}");
     }
-    assert!(t
-        .clone()
-        .with_fisher_constraint("lumi", FisherConstraint::Unconstrained)
-        .is_ok());
-    // twice the same parameter
-    let t2 = toy.template(10, YieldFloor::None).unwrap();
-    assert!(t2
-        .clone()
-        .with_fisher_constraint("r", FisherConstraint::Unconstrained)
-        .is_err());
-    // fit-based losses refuse a template whose constraints are replaced
+    assert!(overridden(&toy, vec![over("lumi", OverrideKind::Free)]).is_ok());
+    // the fit-based losses see the benchmark's constraints too: freeing r and
+    // λ can only weaken the expected exclusion (larger expected CLs)
     let v = values(&fixture(), &toy);
-    let cls = Loss::new(
-        t2,
-        LossKind::Cls {
-            test_mu: 1.0,
-            stat: TestStat::Qmu,
-        },
+    let cls = |t: Template| {
+        Loss::new(
+            t,
+            LossKind::Cls {
+                test_mu: 1.0,
+                stat: TestStat::Qmu,
+            },
+        )
+        .evaluate(&v, false)
+        .unwrap()
+        .value
+    };
+    let plain = cls(overridden(&toy, vec![]).unwrap());
+    let bench = cls(toy.template(10, YieldFloor::None).unwrap());
+    let free = cls(overridden(
+        &toy,
+        vec![
+            over("r", OverrideKind::Free),
+            over("lambda", OverrideKind::Free),
+        ],
+    )
+    .unwrap());
+    assert!(plain > 0.0 && plain < 1.0, "{plain}");
+    assert!(
+        free > bench && bench > plain * (1.0 - 1e-12),
+        "{plain} {bench} {free}"
     );
-    let e = cls.evaluate(&v, false).unwrap_err().to_string();
-    assert!(e.contains("Fisher"), "{e}");
 }
 
 #[test]

@@ -207,6 +207,7 @@ impl PyWorkspace {
             } else {
                 Validation::Lenient
             },
+            constraint_overrides: Vec::new(),
         };
         let model = run(py, None, || Model::new(&self.ws, &opts))?;
         Ok(PyModel {

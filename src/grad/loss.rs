@@ -22,9 +22,9 @@
 //!   hypothesis point, where no fit is involved, from third derivatives
 //!   d/du (wᵀ ∇²_θ(−2 ln L) w) with nested duals (`Dual2<DualSVec64<LANES>>`).
 //!   σ_μ is INFERNO's loss (arXiv:1806.04743): [I⁻¹]_μμ on the Asimov data of
-//!   the hypothesis point; a template's Fisher constraints
-//!   ([`super::template::FisherConstraint`]) make a parameter free or change
-//!   its constraint width, as INFERNO's benchmarks need.
+//!   the hypothesis point (free or re-scaled nuisance constraints, as
+//!   INFERNO's benchmarks need, come with the model:
+//!   [`crate::hf::ModelOptions::constraint_overrides`]).
 //!
 //! Derivatives w.r.t. the inputs are taken [`LANES`] inputs at a time with a
 //! small fixed-size dual number (`DualSVec64<LANES>`) through
@@ -226,17 +226,6 @@ impl Loss {
     /// Value and, if `with_grad`, the exact gradient w.r.t. `values` (all
     /// template inputs concatenated), on the host.
     pub fn evaluate(&self, values: &[f64], with_grad: bool) -> Result<LossValue> {
-        let fisher_kind = matches!(
-            self.kind,
-            LossKind::SigmaMu { .. } | LossKind::GeneralisedVariance { .. }
-        );
-        if !fisher_kind && !self.template.fisher_overrides().is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "{}: the template replaces parameter constraints (Fisher constraints), which \
-                 only the Fisher-information losses (σ_μ, generalised variance) apply",
-                self.kind.name()
-            )));
-        }
         let inst = self.template.instantiate(values)?;
         match self.kind {
             LossKind::Cls { test_mu, stat } => {
@@ -519,11 +508,6 @@ impl Loss {
         let mut g = vec![0.0; n];
         let mut h = vec![0.0; n * n];
         model.twice_nll_grad_hess(&pars, &data, &mut g, &mut h)?;
-        // Replaced constraints (the template's Fisher constraints): their
-        // curvature is constant in the inputs, so only the value changes here.
-        for f in self.template.fisher_overrides() {
-            h[f.par * n + f.par] += f.hessian_shift();
-        }
         // Fisher information of the free parameters: half the Hessian of −2 ln L.
         let mut fisher = vec![0.0; m * m];
         for (a, &i) in free.iter().enumerate() {

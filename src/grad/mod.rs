@@ -44,7 +44,7 @@ pub use asimov::{
 };
 pub use bce::{bce, BceScores};
 pub use loss::{AsimovSource, Loss, LossKind, LossValue};
-pub use template::{FisherConstraint, InputSel, Instance, Template};
+pub use template::{InputSel, Instance, Template};
 
 /// What to do with yields that may be ≤ 0 (a bKDE bin far from every event
 /// is ~0; a Poisson mean must be > 0).

@@ -6,17 +6,12 @@
 //! The model evaluated for a set of values is the `hf` model itself, rebuilt
 //! with [`Model::with_inputs`]; nothing here re-implements its likelihood.
 //!
-//! **Fisher constraints** ([`Template::with_fisher_constraint`]): pyhf gives
-//! every histosys, normsys and lumi parameter a Gaussian constraint of fixed
-//! width. Some problems (INFERNO's benchmarks) need a shape parameter that is
-//! free, or constrained with another width. For the Fisher-information losses
-//! (σ_μ, generalised variance) a template can replace a parameter's
-//! constraint: its curvature 1/σ² (the Hessian of the constraint term, which
-//! does not depend on the inputs) is taken out of the Fisher information and,
-//! for [`FisherConstraint::Normal`], 1/σ′² put in. The fit-based losses
-//! refuse such a template rather than silently ignore the change.
+//! Constraints other than pyhf's (a free shape parameter, another width,
+//! as INFERNO's benchmarks need) belong to the model:
+//! [`crate::hf::ModelOptions::constraint_overrides`]; every loss then sees
+//! them, the fits as well as the Fisher information.
 
-use crate::hf::{AuxDistribution, InputKind, Model, ModelOptions, ModifierType, Workspace};
+use crate::hf::{InputKind, Model, ModelOptions, Workspace};
 use crate::infer::Likelihood;
 use crate::{Error, Result};
 
@@ -171,39 +166,6 @@ impl InputSel {
     }
 }
 
-/// The constraint a Fisher-information loss uses for one parameter in place of
-/// the workspace's (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FisherConstraint {
-    /// No constraint: the parameter is free (a flat prior).
-    Unconstrained,
-    /// A Gaussian of width `sigma`, in the parameter's own units (for a
-    /// histosys α: σ_physical / shift of the hi/lo templates).
-    Normal { sigma: f64 },
-}
-
-/// A Fisher constraint resolved against the model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct FisherOverride {
-    /// Parameter index.
-    pub par: usize,
-    /// Width of the workspace's Gaussian constraint.
-    pub model_sigma: f64,
-    /// What replaces it.
-    pub constraint: FisherConstraint,
-}
-
-impl FisherOverride {
-    /// Change of the curvature of −2 ln L (diagonal entry of its Hessian).
-    pub fn hessian_shift(&self) -> f64 {
-        let new = match self.constraint {
-            FisherConstraint::Unconstrained => 0.0,
-            FisherConstraint::Normal { sigma } => 2.0 / (sigma * sigma),
-        };
-        new - 2.0 / (self.model_sigma * self.model_sigma)
-    }
-}
-
 /// Where the values of one slot go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -237,7 +199,6 @@ pub struct Template {
     model: Model,
     slots: Vec<Slot>,
     floor: YieldFloor,
-    fisher: Vec<FisherOverride>,
 }
 
 /// A template instantiated at concrete values.
@@ -268,7 +229,6 @@ impl Template {
             model,
             slots: Vec::new(),
             floor: YieldFloor::None,
-            fisher: Vec::new(),
         }
     }
 
@@ -306,68 +266,6 @@ impl Template {
         let (target, len) = self.locate(&sel)?;
         self.slots.push(Slot { sel, target, len });
         Ok(self)
-    }
-
-    /// Replaces the constraint of the scalar histosys, normsys or lumi
-    /// parameter `name` in the Fisher-information losses (see the module docs).
-    pub fn with_fisher_constraint(mut self, name: &str, c: FisherConstraint) -> Result<Self> {
-        let set = self
-            .model
-            .param_sets()
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| {
-                Error::InvalidInput(format!("template: the model has no parameter '{name}'"))
-            })?;
-        if !matches!(
-            set.modifier_type,
-            ModifierType::HistoSys | ModifierType::NormSys | ModifierType::Lumi
-        ) || set.size != 1
-        {
-            return Err(Error::InvalidInput(format!(
-                "template: a Fisher constraint replaces the Gaussian of a scalar histosys, \
-                 normsys or lumi parameter; '{name}' is a {:?} of {} parameters",
-                set.modifier_type, set.size
-            )));
-        }
-        if let FisherConstraint::Normal { sigma } = c {
-            if !(sigma.is_finite() && sigma > 0.0) {
-                return Err(Error::InvalidInput(format!(
-                    "template: Fisher constraint of '{name}': sigma must be finite and > 0, \
-                     got {sigma}"
-                )));
-            }
-        }
-        let par = set.offset;
-        let model_sigma = self
-            .model
-            .aux_constraints()
-            .iter()
-            .find_map(|a| match a.dist {
-                AuxDistribution::Normal { sigma } if a.par == par => Some(sigma),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "template: parameter '{name}' has no Gaussian constraint to replace"
-                ))
-            })?;
-        if self.fisher.iter().any(|f| f.par == par) {
-            return Err(Error::InvalidInput(format!(
-                "template: '{name}' already has a Fisher constraint"
-            )));
-        }
-        self.fisher.push(FisherOverride {
-            par,
-            model_sigma,
-            constraint: c,
-        });
-        Ok(self)
-    }
-
-    /// The Fisher constraints, resolved to parameter indices.
-    pub(crate) fn fisher_overrides(&self) -> &[FisherOverride] {
-        &self.fisher
     }
 
     /// Number of values of each input, in order.

@@ -9,7 +9,8 @@ pub mod spec;
 
 pub use interp::{InterpCode, Scalar};
 pub use model::{
-    AuxConstraint, AuxDistribution, InputKind, InputSlice, Model, ModelOptions, ParSet,
+    AuxConstraint, AuxDistribution, ConstraintOverride, InputKind, InputSlice, Model, ModelOptions,
+    OverrideKind, ParSet,
 };
 pub use patchset::{Patch, PatchSet};
 pub use spec::{

@@ -40,6 +40,34 @@ pub struct ModelOptions {
     /// Workspace validation: pyhf's harmless leniencies accepted with
     /// warnings ([`Model::warnings`], the default) or rejected.
     pub validation: Validation,
+    /// Constraints that replace pyhf's unit Gaussian of scalar histosys,
+    /// normsys or lumi parameters (none by default: pyhf's model). Not
+    /// expressible in a pyhf workspace; e.g. INFERNO's benchmarks, where the
+    /// nuisance parameters are free or have other widths.
+    pub constraint_overrides: Vec<ConstraintOverride>,
+}
+
+/// A replacement for the Gaussian constraint of one scalar histosys,
+/// normsys or lumi parameter ([`ModelOptions::constraint_overrides`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstraintOverride {
+    /// Parameter name.
+    pub parameter: String,
+    /// What replaces the constraint.
+    pub constraint: OverrideKind,
+}
+
+/// See [`ConstraintOverride`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OverrideKind {
+    /// No constraint term: the parameter is free (within its bounds).
+    Free,
+    /// A Gaussian N(aux | θ, σ) of width `sigma` in the parameter's own
+    /// units (for a histosys α: σ_physical / the shift of its hi/lo templates).
+    Normal {
+        /// The width, > 0.
+        sigma: f64,
+    },
 }
 
 impl Default for ModelOptions {
@@ -50,6 +78,7 @@ impl Default for ModelOptions {
             histosys_interp: InterpCode::Code4p,
             poi: None,
             validation: Validation::Lenient,
+            constraint_overrides: Vec::new(),
         }
     }
 }
@@ -542,6 +571,45 @@ impl Model {
             }
         }
 
+        // Constraint overrides: scalar parameters with a Gaussian constraint only.
+        let mut overrides: HashMap<&str, OverrideKind> = HashMap::new();
+        for o in &opts.constraint_overrides {
+            let name = o.parameter.as_str();
+            let decl = decls.get(name).ok_or_else(|| {
+                invalid(format!(
+                    "constraint override: the model has no parameter '{name}'"
+                ))
+            })?;
+            let ty = order
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| invalid(format!("internal: no order entry for '{name}'")))?;
+            if !matches!(
+                ty,
+                ModifierType::HistoSys | ModifierType::NormSys | ModifierType::Lumi
+            ) || decl.n_pars != 1
+            {
+                return Err(invalid(format!(
+                    "constraint override: '{name}' is a {ty:?} of {} parameters; only the \
+                     Gaussian constraint of a scalar histosys, normsys or lumi can be replaced",
+                    decl.n_pars
+                )));
+            }
+            if let OverrideKind::Normal { sigma } = o.constraint {
+                if !(sigma.is_finite() && sigma > 0.0) {
+                    return Err(invalid(format!(
+                        "constraint override of '{name}': sigma must be finite and > 0, got {sigma}"
+                    )));
+                }
+            }
+            if overrides.insert(name, o.constraint).is_some() {
+                return Err(invalid(format!(
+                    "constraint override: '{name}' is overridden twice"
+                )));
+            }
+        }
+
         // Parameter sets with defaults and user overrides.
         let mut par_sets = Vec::new();
         let mut par_names = Vec::new();
@@ -648,6 +716,11 @@ impl Model {
                 if let Some(v) = c.sigmas.as_ref().or(c.factors.as_ref()) {
                     widths = v.iter().map(|&x| Src::Const(x)).collect();
                 }
+            }
+            match overrides.get(name.as_str()) {
+                Some(OverrideKind::Free) => constraint = ConstraintType::Unconstrained,
+                Some(OverrideKind::Normal { sigma }) => widths = vec![Src::Const(*sigma); n],
+                None => {}
             }
             if constraint != ConstraintType::Unconstrained {
                 for b in 0..n {

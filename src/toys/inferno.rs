@@ -22,8 +22,9 @@
 //! histosys parameter α maps to r = δ_r α (λ = 3 + δ_λ α); pyhf's unit
 //! Gaussian constraint on α does not match the benchmarks (free in 1–2,
 //! N(r | 0, 0.4) and N(λ | 3, 1) in 3–4), so [`ToyModel::template`] replaces
-//! it for the Fisher-information losses with
-//! [`crate::grad::FisherConstraint`] (see [`crate::grad::template`]).
+//! it with model-level constraint overrides
+//! ([`crate::hf::ModelOptions::constraint_overrides`]), so the fits see the
+//! benchmark's constraints as well as the Fisher information.
 //!
 //! The analytic densities ([`Inferno::signal_density`],
 //! [`Inferno::background_density`]) serve the analytical-likelihood bound.
@@ -33,8 +34,8 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde_json::json;
 
 use super::{check_process, Analysis, Events, Process, Role, ToyModel};
-use crate::grad::{FisherConstraint, InputSel, Template, YieldFloor};
-use crate::hf::Workspace;
+use crate::grad::{InputSel, Template, YieldFloor};
+use crate::hf::{ConstraintOverride, InterpCode, ModelOptions, OverrideKind, Workspace};
 use crate::{Error, Result};
 
 /// Channel name of the INFERNO analysis.
@@ -132,6 +133,44 @@ pub struct Inferno {
 }
 
 impl Inferno {
+    /// Model options of the benchmark's analysis: the histosys
+    /// interpolation `histosys_interp` (code 4p in training; the paper's
+    /// evaluation is quadratic inside / linear outside, pyhf's code 2) and
+    /// the benchmark's constraints on r and λ in place of pyhf's unit
+    /// Gaussians: free in benchmarks 1–2, N(r | 0, σ_r) and N(λ | 3, σ_λ) on
+    /// α (widths σ/δ) in 3–4.
+    pub fn model_options(&self, histosys_interp: InterpCode) -> ModelOptions {
+        let bm = self.benchmark;
+        let mut overrides = Vec::new();
+        for (on, name, sigma, shift) in [
+            (bm.has_r(), SYST_R, self.sigma_r, self.shift_r),
+            (
+                bm.has_lambda(),
+                SYST_LAMBDA,
+                self.sigma_lambda,
+                self.shift_lambda,
+            ),
+        ] {
+            if on {
+                overrides.push(ConstraintOverride {
+                    parameter: name.to_string(),
+                    constraint: if bm.constrained() {
+                        OverrideKind::Normal {
+                            sigma: sigma / shift,
+                        }
+                    } else {
+                        OverrideKind::Free
+                    },
+                });
+            }
+        }
+        ModelOptions {
+            histosys_interp,
+            constraint_overrides: overrides,
+            ..ModelOptions::default()
+        }
+    }
+
     /// The toy of benchmark `benchmark` with the paper's values.
     pub fn new(benchmark: Benchmark) -> Self {
         Inferno {
@@ -535,33 +574,13 @@ impl ToyModel for Inferno {
         })
     }
 
-    /// The analysis template with the benchmark's constraints on r and λ for
-    /// the Fisher-information losses: none (benchmarks 1–2) or N(r | 0, σ_r),
-    /// N(λ | 3, σ_λ) expressed on α (width σ/δ).
+    /// The analysis template with the benchmark's constraints on r and λ:
+    /// none (benchmarks 1–2) or N(r | 0, σ_r), N(λ | 3, σ_λ) expressed on α
+    /// (width σ/δ), as model-level constraint overrides
+    /// ([`Inferno::model_options`]).
     fn template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
-        let mut t = self.analysis(n_bins)?.template(floor)?;
-        let bm = self.benchmark;
-        for (on, name, sigma, shift) in [
-            (bm.has_r(), SYST_R, self.sigma_r, self.shift_r),
-            (
-                bm.has_lambda(),
-                SYST_LAMBDA,
-                self.sigma_lambda,
-                self.shift_lambda,
-            ),
-        ] {
-            if on {
-                let c = if bm.constrained() {
-                    FisherConstraint::Normal {
-                        sigma: sigma / shift,
-                    }
-                } else {
-                    FisherConstraint::Unconstrained
-                };
-                t = t.with_fisher_constraint(name, c)?;
-            }
-        }
-        Ok(t)
+        self.analysis(n_bins)?
+            .template_with(floor, &self.model_options(InterpCode::Code4p))
     }
 
     fn feature_range(&self) -> Vec<(f64, f64)> {

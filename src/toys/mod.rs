@@ -100,8 +100,13 @@ impl Analysis {
     /// The [`Template`] with these inputs, the given yield floor and the
     /// default model options.
     pub fn template(&self, floor: YieldFloor) -> Result<Template> {
-        let mut t =
-            Template::from_workspace(&self.workspace, &ModelOptions::default())?.with_floor(floor);
+        self.template_with(floor, &ModelOptions::default())
+    }
+
+    /// As [`Self::template`], with the given model options (e.g. constraint
+    /// overrides or another interpolation code).
+    pub fn template_with(&self, floor: YieldFloor, opts: &ModelOptions) -> Result<Template> {
+        let mut t = Template::from_workspace(&self.workspace, opts)?.with_floor(floor);
         for (_, sel) in &self.inputs {
             t = t.with_input(sel.clone())?;
         }
