@@ -8,6 +8,7 @@ pub mod asymptotics;
 pub mod fit;
 pub mod limits;
 pub mod linalg;
+pub mod profile;
 pub mod teststat;
 pub mod toys;
 
@@ -16,6 +17,7 @@ pub use asymptotics::{
 };
 pub use fit::{fit, fixed_poi_fit, minimize, minimize_local, FitOptions, FitResult, FitSetup};
 pub use limits::{upper_limit, upper_limit_scan, LimitOptions, UpperLimitResult};
+pub use profile::{poi_interval, PoiInterval};
 pub use teststat::{test_statistic, TestStat, TestStatValue};
 
 use crate::Result;

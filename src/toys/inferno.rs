@@ -583,6 +583,14 @@ impl ToyModel for Inferno {
             .template_with(floor, &self.model_options(InterpCode::Code4p))
     }
 
+    /// The paper's evaluation: quadratic-inside / linear-outside (pyhf's
+    /// code 2) interpolation of the ±shifted templates, the benchmark's
+    /// constraints.
+    fn evaluation_template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
+        self.analysis(n_bins)?
+            .template_with(floor, &self.model_options(InterpCode::Code2))
+    }
+
     fn feature_range(&self) -> Vec<(f64, f64)> {
         vec![(-5.0, 9.0), (-9.0, 9.0), (0.0, 2.0)]
     }

@@ -156,9 +156,17 @@ pub trait ToyModel: Send + Sync {
     }
 
     /// The template the losses use (default: [`Analysis::template`] of
-    /// [`Self::analysis`]); a toy may add e.g. Fisher constraints.
+    /// [`Self::analysis`]); a toy may change the model options (e.g.
+    /// constraint overrides).
     fn template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
         self.analysis(n_bins)?.template(floor)
+    }
+
+    /// The template of the test-set evaluation when it differs from the
+    /// training one (default: [`Self::template`]), e.g. another
+    /// interpolation code.
+    fn evaluation_template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
+        self.template(n_bins, floor)
     }
 }
 

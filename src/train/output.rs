@@ -42,7 +42,7 @@ fn cell(v: Option<f64>) -> String {
 }
 
 /// Header of the per-step CSV.
-pub const CSV_HEADER: &str = "step,epoch,loss,step_seconds,test_cls,test_z0,test_sigma_mu,test_generalised_variance,test_z_asimov,test_bce,test_bce_aug";
+pub const CSV_HEADER: &str = "step,epoch,loss,step_seconds,test_cls,test_z0,test_sigma_mu,test_generalised_variance,test_z_asimov,test_bce,test_bce_aug,test_sigma_mu_profile";
 
 /// The per-step records as CSV (test columns empty where not evaluated).
 pub fn metrics_csv(records: &[StepRecord]) -> String {
@@ -62,6 +62,7 @@ pub fn metrics_csv(records: &[StepRecord]) -> String {
             cell(t.and_then(|t| t.z_asimov)),
             cell(t.and_then(|t| t.bce)),
             cell(t.and_then(|t| t.bce_aug)),
+            cell(t.and_then(|t| t.sigma_mu_profile)),
         ];
         s.push_str(&cols.join(","));
         s.push('\n');

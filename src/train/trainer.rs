@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::adam::{Adam, AdamParams};
 use super::config::{Objective, Precision, TrainConfig};
 use crate::grad::{
-    asimov_significance, asimov_significance_host, bce, BceScores, Loss, LossKind, YieldFloor,
+    asimov_significance, asimov_significance_host, bce, BceScores, Loss, LossKind, Template,
+    YieldFloor,
 };
 use crate::infer::teststat::TestStat;
+use crate::infer::{poi_interval, FitOptions, FitSetup, Likelihood};
 use crate::nn::{Mlp, MlpConfig, Output};
 use crate::ops::edges::LearnableEdges;
 use crate::ops::hist::{bkde_multi, hard_hist, BkdeOptions, Outside};
@@ -42,6 +44,12 @@ pub struct TestMetrics {
     pub bce: Option<f64>,
     /// BCE, signal vs nominal + variations (sigmoid output only).
     pub bce_aug: Option<f64>,
+    /// σ_μ as the half-width of the profile-likelihood interval
+    /// −2 ln λ(μ) ≤ 1 on the μ = 1 Asimov data of the toy's evaluation
+    /// template ([`crate::toys::ToyModel::evaluation_template`]; INFERNO: the
+    /// paper's code-2 interpolation), every point a fit.
+    #[serde(default)]
+    pub sigma_mu_profile: Option<f64>,
     /// Bin edges used (sigmoid output) or bin indices 0..=B (softmax).
     pub edges: Vec<f64>,
     /// Hard-histogram yields per process (rows in the toy's process order).
@@ -122,6 +130,7 @@ pub struct Trainer {
     input_procs: Vec<usize>,
     objective_loss: Option<Loss>,
     metric_losses: [Loss; 4],
+    eval_template: Template,
     floor: YieldFloor,
     adam: Adam,
     step: usize,
@@ -275,6 +284,7 @@ impl Trainer {
         let analysis = toy.analysis(h.bins)?;
         let floor = YieldFloor::Add(h.yield_floor);
         let template = toy.template(h.bins, floor)?;
+        let eval_template = toy.evaluation_template(h.bins, floor)?;
         let input_procs = analysis.inputs.iter().map(|(p, _)| *p).collect();
         let cls_kind = LossKind::Cls {
             test_mu: 1.0,
@@ -324,6 +334,7 @@ impl Trainer {
             input_procs,
             objective_loss,
             metric_losses,
+            eval_template,
             floor,
             adam,
             step: 0,
@@ -722,9 +733,31 @@ impl Trainer {
             z_asimov,
             bce: bce_v,
             bce_aug,
+            sigma_mu_profile: self.profile_sigma(&values).ok(),
             edges,
             yields,
         })
+    }
+
+    /// Half-width of the profile-likelihood interval of μ on the μ = 1 Asimov
+    /// data of the evaluation template at `values`.
+    fn profile_sigma(&self, values: &[f64]) -> Result<f64> {
+        let inst = self.eval_template.instantiate(values)?;
+        let model = &inst.model;
+        let poi = model
+            .poi_index()
+            .ok_or_else(|| Error::InvalidInput("the analysis has no POI".into()))?;
+        let mut pars = model.init();
+        pars[poi] = 1.0;
+        let data = model.expected_data(&pars)?;
+        let setup = FitSetup::from_model(model);
+        let iv = poi_interval(model, &data, &setup, &FitOptions::default(), 1.0)?;
+        if iv.lo_at_bound || iv.hi_at_bound {
+            return Err(Error::InvalidInput(
+                "the profile interval reaches a bound of the POI".into(),
+            ));
+        }
+        Ok(iv.half_width())
     }
 
     /// Writes `<stem>.json` (configuration, step, records, best step) and
