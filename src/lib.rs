@@ -23,6 +23,7 @@ pub mod hf;
 pub mod infer;
 pub mod nn;
 pub mod ops;
+pub(crate) mod progress;
 pub mod study;
 pub mod toys;
 pub mod train;

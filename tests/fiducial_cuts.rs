@@ -6,6 +6,7 @@
 
 use anagrad::fiducial::ensemble::{cluster, optimise, Data, Member, Objective, Schedule};
 use anagrad::fiducial::grid::best_box;
+use anagrad::fiducial::run::region_boxes;
 use anagrad::fiducial::selection::{CutBox, Selection, SoftUnion};
 use anagrad::fiducial::{run, FiducialConfig};
 use anagrad::toys::Fiducial;
@@ -179,19 +180,7 @@ fn clusters_group_identical_optima_and_name_regions() {
         member(1, b_box.clone()),
         member(2, region_a_box()),
     ];
-    let regions: Vec<(String, CutBox)> = Fiducial::default()
-        .regions()
-        .iter()
-        .map(|r| {
-            (
-                r.name.to_string(),
-                CutBox {
-                    lo: vec![f64::NEG_INFINITY, r.phi.0, f64::NEG_INFINITY],
-                    hi: vec![f64::INFINITY, r.phi.1, f64::INFINITY],
-                },
-            )
-        })
-        .collect();
+    let regions = region_boxes(&Fiducial::default());
     let c = cluster(&members, &data, 0.5, &regions).unwrap();
     assert_eq!(c.len(), 2);
     let a = c.iter().find(|c| c.members.contains(&0)).unwrap();

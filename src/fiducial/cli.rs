@@ -3,9 +3,6 @@
 //! summary.md and the figure.
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::FiducialConfig;
 use super::plot::write_figure;
@@ -92,23 +89,7 @@ pub fn run(args: &FiducialCutsArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("fiducial-cuts"));
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(
-            Some(cfg.ensemble.members as u64 + 1),
-            ProgressDrawTarget::stderr(),
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} optimisations ({eta} left)",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        bar
-    };
+    let bar = crate::progress::bar(cfg.ensemble.members as u64 + 1, args.quiet, "optimisations");
     let report = run_study(&cfg, &bar)?;
     bar.finish_and_clear();
     let mut summary = report.to_markdown(&FEATURES);

@@ -37,6 +37,23 @@ pub struct GridBaseline {
     pub exact_z: f64,
 }
 
+/// The toy's favoured regions as named boxes (its φ quadrant, any m and Δy),
+/// for [`super::ensemble::cluster`].
+pub fn region_boxes(toy: &Fiducial) -> Vec<(String, CutBox)> {
+    toy.regions()
+        .iter()
+        .map(|r| {
+            (
+                r.name.to_string(),
+                CutBox {
+                    lo: vec![f64::NEG_INFINITY, r.phi.0, f64::NEG_INFINITY],
+                    hi: vec![f64::INFINITY, r.phi.1, f64::INFINITY],
+                },
+            )
+        })
+        .collect()
+}
+
 /// Exact expected [signal, background] yields of a union of boxes under the
 /// toy's densities: inclusion–exclusion over the intersections of the boxes
 /// (each a box, whose probability factorises).
@@ -123,19 +140,7 @@ pub fn run(cfg: &FiducialConfig, bar: &ProgressBar) -> Result<FiducialReport> {
     for m in &mut members {
         m.exact_z = Some(exact_z(&m.boxes)?);
     }
-    let regions: Vec<(String, CutBox)> = toy
-        .regions()
-        .iter()
-        .map(|r| {
-            (
-                r.name.to_string(),
-                CutBox {
-                    lo: vec![f64::NEG_INFINITY, r.phi.0, f64::NEG_INFINITY],
-                    hi: vec![f64::INFINITY, r.phi.1, f64::INFINITY],
-                },
-            )
-        })
-        .collect();
+    let regions = region_boxes(&toy);
     let clusters = cluster(&members, &data, e.min_overlap, &regions)?;
     let t_ens = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();

@@ -2,9 +2,6 @@
 //! the summary table and the output folder, writes tables and figures.
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::bandwidth::run_study;
 use super::config::StudyConfig;
@@ -60,21 +57,7 @@ pub fn run(args: &BandwidthStudyArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("bandwidth-study"));
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let bar =
-            ProgressBar::with_draw_target(Some(cfg.evaluations()), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} gradients ({eta} left) {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        bar
-    };
+    let bar = crate::progress::bar(cfg.evaluations(), args.quiet, "gradients");
     let report = run_study(&cfg, &bar)?;
     bar.finish_and_clear();
     print!("{}", summary_table(&report));

@@ -3,9 +3,9 @@
 //! folder and prints it (`toy` writes a toy config to try the others on).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Serialize;
@@ -165,19 +165,7 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<PathBuf> {
 }
 
 fn bar(n: usize, quiet: bool, what: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
-    b.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what} ({{eta}} left)"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    b.enable_steady_tick(Duration::from_millis(250));
-    b
+    crate::progress::bar(n as u64, quiet, what)
 }
 
 fn options(c: &Common) -> TransferFitOptions {
