@@ -38,6 +38,16 @@
 //! decrement `gᵀH⁻¹g` is below the squared tolerance (the same criterion in
 //! the Hessian's metric; see `at_noise_floor`).
 //!
+//! **Domain walls.** `-2 ln L` is `+∞` where a main bin with no observed
+//! events gets a negative expected rate (pyhf's `−λ` would go on), and a
+//! minimum can lie on such a wall (`rate = 0`, e.g. a negative signal strength
+//! against a small background) with a gradient that does not vanish there.
+//! Walls that trial steps cross are kept as linearised constraints
+//! `rate_b ≥ 0` (Newton steps projected onto them), and a point on them is a
+//! minimum when `g − Σ ν_b ∇rate_b` (least-squares multipliers `ν_b ≥ 0`)
+//! meets the gradient criterion above; [`FitResult::walls`] lists them. Fits
+//! that never cross a wall are unchanged.
+//!
 //! **Kinks.** pyhf's interpolation codes 0 (histosys) and 1 (normsys) are not
 //! differentiable at α = 0, and minima can sit exactly there. When Newton
 //! steps stall next to 0, such parameters are pinned at 0, the rest is
@@ -187,6 +197,15 @@ pub struct FitResult {
     pub minima: usize,
     /// `twice_nll` of the lowest *other* distinct minimum found, if any.
     pub runner_up: Option<f64>,
+    /// Main bins with no observed events whose expected rate is 0 at `pars`
+    /// and where `twice_nll` is undefined (+∞) for a negative rate: the
+    /// minimum lies on that boundary of the likelihood's domain, a
+    /// Karush–Kuhn–Tucker point of the constraints `rate_b ≥ 0` (see the
+    /// module docs, "Domain walls"). Empty for interior minima. The
+    /// minimiser then moves along the wall when the inputs change, so
+    /// envelope-theorem derivatives of `twice_nll` are not those of the
+    /// minimum.
+    pub walls: Vec<usize>,
 }
 
 impl Drop for FitResult {
@@ -335,9 +354,20 @@ fn newton<L: Likelihood + ?Sized>(
     let mut gn;
     let mut iter = 0;
     let mut stuck = false;
+    // domain walls met by rejected steps (see `Walls`)
+    let mut walls = Walls::default();
     loop {
         gn = projected(&x, &g, setup, &free, &mut active);
         let tol = gtol * f.abs().max(1.0);
+        let mut on_walls = Vec::new();
+        if gn > tol && !walls.bins.is_empty() {
+            if let Some((r, at)) = walls.kkt(model, setup, &free, &x, &g)? {
+                if r <= tol {
+                    on_walls = at;
+                    gn = r;
+                }
+            }
+        }
         let stalling = stuck || iter >= budget || (detect_stall && iter >= 12 && lambda >= 1e-2);
         if gn <= tol || (stalling && at_noise_floor(&h, &g, n, &free, &active, tol)) {
             return Ok(Outcome::Converged(FitResult {
@@ -351,6 +381,7 @@ fn newton<L: Likelihood + ?Sized>(
                 starts: 1,
                 minima: 1,
                 runner_up: None,
+                walls: on_walls,
             }));
         }
         if stuck {
@@ -397,6 +428,11 @@ fn newton<L: Likelihood + ?Sized>(
         // roundoff of a sum of many O(|f|) terms: differences below this are noise
         let noise = 1e-10 * f.abs().max(1.0);
         let mut accepted = false;
+        // linearised walls at x over the inactive parameters, and the
+        // second-order corrections of their targets
+        let mut lin: Option<WallRows> = None;
+        let mut lifts: Vec<f64> = Vec::new();
+        let mut soc = 0;
         for _attempt in 0..80 {
             if lambda > 1e14 {
                 break;
@@ -406,7 +442,17 @@ fn newton<L: Likelihood + ?Sized>(
                 lambda = bump(lambda);
                 continue;
             };
-            let d = factor.solve(&rhs);
+            let mut d = factor.solve(&rhs);
+            if !walls.bins.is_empty() {
+                if lin.as_ref().is_none_or(|l| l.bins != walls.bins) {
+                    let rows = walls.rows(model, &x, &inact)?;
+                    lifts = vec![0.0; rows.bins.len()];
+                    lin = Some(rows);
+                }
+                if let Some(l) = &lin {
+                    d = l.constrain(&factor, d, &lifts);
+                }
+            }
             xt.copy_from_slice(&x);
             let mut s = vec![0.0; m];
             let mut moved = false;
@@ -427,9 +473,23 @@ fn newton<L: Likelihood + ?Sized>(
             let ft = match model.twice_nll(&xt, data) {
                 Ok(v) if v.is_finite() => v,
                 // a trial point where the model is undefined (e.g. a negative
-                // rate) is a rejected step, not a failure
+                // rate) is a rejected step, not a failure; a negative rate in
+                // a bin without events is a wall: the next steps keep to its
+                // side (linearised), or lift their target where its
+                // curvature took the step across
                 _ => {
-                    lambda = bump(lambda);
+                    match walls.crossed(model, data, &xt)? {
+                        Crossed::New => {}
+                        Crossed::Known(v) if soc < 8 && lifts.len() == v.len() => {
+                            soc += 1;
+                            for (l, r) in lifts.iter_mut().zip(v) {
+                                if r < 0.0 {
+                                    *l = (2.0 * *l).max(-2.0 * r);
+                                }
+                            }
+                        }
+                        _ => lambda = bump(lambda),
+                    }
                     continue;
                 }
             };
@@ -469,6 +529,268 @@ fn newton<L: Likelihood + ?Sized>(
         // between the noise floor and a stall
         stuck = !accepted;
     }
+}
+
+/// Domain walls: main bins with no observed events, where `twice_nll` is
+/// `+∞` for a negative expected rate (see `hf::Model`; pyhf's continuous
+/// Poisson term `−λ` goes on below 0 there). A minimum can lie on such a wall,
+/// `rate_b = 0`, with a gradient that does not vanish (the empty bin asks for
+/// a lower rate, the other bins for a higher one); every step along `−g` then
+/// leaves the domain. Walls met by rejected trial steps are kept as
+/// constraints `rate_b ≥ 0`, linearised at each point (rate gradients by
+/// central differences of `expected_data`, exact for the linear dependence on
+/// normfactors and per-bin factors), and a point is accepted as a minimum when
+/// the Karush–Kuhn–Tucker conditions hold: `g − Σ ν_b ∇rate_b` meets the
+/// gradient criterion with all `ν_b ≥ 0`.
+#[derive(Default)]
+struct Walls {
+    bins: Vec<usize>,
+}
+
+/// What a rejected trial point says about the walls.
+enum Crossed {
+    /// It crossed a wall not yet known (now added).
+    New,
+    /// It crossed only known walls: their rates there, per known wall.
+    Known(Vec<f64>),
+    /// It is undefined for another reason.
+    Other,
+}
+
+/// The walls linearised at a point, over the inactive parameters.
+struct WallRows {
+    bins: Vec<usize>,
+    /// rate of each wall at the point
+    rates: Vec<f64>,
+    /// `∂rate/∂x` over the inactive parameters, one row per wall
+    rows: Vec<Vec<f64>>,
+}
+
+/// Rates at or below this (times the largest rate) are on a wall.
+const WALL_NEAR: f64 = 1e-9;
+
+impl Walls {
+    fn crossed<L: Likelihood + ?Sized>(
+        &mut self,
+        model: &L,
+        data: &[f64],
+        xt: &[f64],
+    ) -> Result<Crossed> {
+        let Ok(rates) = model.expected_data(xt) else {
+            return Ok(Crossed::Other);
+        };
+        let nm = model.n_main().min(rates.len()).min(data.len());
+        let mut new = false;
+        let mut other = false;
+        for b in 0..nm {
+            if rates[b].is_nan() || rates[b] < 0.0 {
+                if data[b] == 0.0 && rates[b].is_finite() {
+                    if !self.bins.contains(&b) {
+                        self.bins.push(b);
+                        new = true;
+                    }
+                } else {
+                    other = true;
+                }
+            }
+        }
+        self.bins.sort_unstable();
+        Ok(if new {
+            Crossed::New
+        } else if other {
+            Crossed::Other
+        } else if self.bins.iter().any(|&b| rates[b] < 0.0) {
+            Crossed::Known(self.bins.iter().map(|&b| rates[b]).collect())
+        } else {
+            Crossed::Other
+        })
+    }
+
+    /// Rates and rate gradients of the walls at `x` over `idx`.
+    fn rows<L: Likelihood + ?Sized>(
+        &self,
+        model: &L,
+        x: &[f64],
+        idx: &[usize],
+    ) -> Result<WallRows> {
+        let r0 = model.expected_data(x)?;
+        let mut rows = vec![vec![0.0; idx.len()]; self.bins.len()];
+        let mut xp = x.to_vec();
+        for (k, &i) in idx.iter().enumerate() {
+            let step = 1e-5 * x[i].abs().max(1.0);
+            xp[i] = x[i] + step;
+            let up = model.expected_data(&xp)?;
+            xp[i] = x[i] - step;
+            let dn = model.expected_data(&xp)?;
+            xp[i] = x[i];
+            for (w, &b) in self.bins.iter().enumerate() {
+                rows[w][k] = (up[b] - dn[b]) / (2.0 * step);
+            }
+        }
+        Ok(WallRows {
+            bins: self.bins.clone(),
+            rates: self.bins.iter().map(|&b| r0[b]).collect(),
+            rows,
+        })
+    }
+
+    /// The KKT residual at `x`: the projected gradient of `g − Σ ν_b ∇rate_b`
+    /// with least-squares multipliers over the walls at `x` (rate ≤
+    /// [`WALL_NEAR`] × the largest rate). Walls with a negative multiplier
+    /// are not binding: they are dropped and the rest re-solved. Returns the
+    /// residual and the binding walls, `None` when no wall is at `x`.
+    fn kkt<L: Likelihood + ?Sized>(
+        &self,
+        model: &L,
+        setup: &FitSetup,
+        free: &[usize],
+        x: &[f64],
+        g: &[f64],
+    ) -> Result<Option<(f64, Vec<usize>)>> {
+        let rates = model.expected_data(x)?;
+        let nm = model.n_main().min(rates.len());
+        let top = rates[..nm].iter().fold(0.0f64, |m, r| m.max(r.abs()));
+        let mut at: Vec<usize> = self
+            .bins
+            .iter()
+            .copied()
+            .filter(|&b| rates[b] <= WALL_NEAR * top)
+            .collect();
+        // parameters that the gradient (or the reduced one) keeps at a bound
+        // do not take part in the multipliers
+        let inside: Vec<usize> = free
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let (lo, hi) = setup.bounds[i];
+                x[i] > lo && x[i] < hi
+            })
+            .collect();
+        while !at.is_empty() {
+            let sub = Walls { bins: at.clone() };
+            let wr = sub.rows(model, x, free)?;
+            // least squares over the parameters off their bounds
+            let pos: Vec<usize> = inside
+                .iter()
+                .map(|i| free.iter().position(|j| j == i).unwrap_or(0))
+                .collect();
+            let k = at.len();
+            let mut a = vec![0.0; k * k];
+            let mut rhs = vec![0.0; k];
+            for p in 0..k {
+                for q in 0..k {
+                    a[p * k + q] = pos.iter().map(|&c| wr.rows[p][c] * wr.rows[q][c]).sum();
+                }
+                rhs[p] = pos
+                    .iter()
+                    .zip(&inside)
+                    .map(|(&c, &i)| wr.rows[p][c] * g[i])
+                    .sum();
+            }
+            let Some(nu) = solve_small(&mut a, &mut rhs, k) else {
+                return Ok(None);
+            };
+            if let Some((worst, _)) = nu
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v < 0.0)
+                .min_by(|a, b| a.1.total_cmp(b.1))
+            {
+                at.remove(worst);
+                continue;
+            }
+            let mut gr = g.to_vec();
+            for (c, &i) in free.iter().enumerate() {
+                for (v, row) in nu.iter().zip(&wr.rows) {
+                    gr[i] -= v * row[c];
+                }
+            }
+            let mut act = vec![false; g.len()];
+            let r = projected(x, &gr, setup, free, &mut act);
+            // the walls' own rates cost ν·rate of -2 ln L
+            let slack: f64 = nu.iter().zip(&wr.rates).map(|(v, r)| v * r.abs()).sum();
+            return Ok(Some((r.max(slack), at)));
+        }
+        Ok(None)
+    }
+}
+
+impl WallRows {
+    /// The step `d` of `M d = −g` (from `factor`) corrected to
+    /// `d + M⁻¹ Aᵀ ν` so that `rate_b + a_b·d = lift_b` on every wall whose
+    /// multiplier `ν_b` is ≥ 0 (the others are left free, one at a time,
+    /// most negative first).
+    fn constrain(&self, factor: &Factor, d0: Vec<f64>, lifts: &[f64]) -> Vec<f64> {
+        let y: Vec<Vec<f64>> = self.rows.iter().map(|a| factor.solve(a)).collect();
+        let mut on: Vec<usize> = (0..self.bins.len()).collect();
+        while !on.is_empty() {
+            let k = on.len();
+            let mut s = vec![0.0; k * k];
+            let mut r = vec![0.0; k];
+            for (p, &wp) in on.iter().enumerate() {
+                for (q, &wq) in on.iter().enumerate() {
+                    s[p * k + q] = dot(&self.rows[wp], &y[wq]);
+                }
+                r[p] = lifts[wp] - self.rates[wp] - dot(&self.rows[wp], &d0);
+            }
+            let Some(nu) = solve_small(&mut s, &mut r, k) else {
+                return d0;
+            };
+            if let Some((worst, _)) = nu
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v < 0.0)
+                .min_by(|a, b| a.1.total_cmp(b.1))
+            {
+                on.remove(worst);
+                continue;
+            }
+            let mut d = d0;
+            for (p, &w) in on.iter().enumerate() {
+                for (dk, yk) in d.iter_mut().zip(&y[w]) {
+                    *dk += nu[p] * yk;
+                }
+            }
+            return d;
+        }
+        d0
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Solves the small dense system `a x = b` (`k × k`, row-major) by Gaussian
+/// elimination with partial pivoting; `None` when it is singular.
+fn solve_small(a: &mut [f64], b: &mut [f64], k: usize) -> Option<Vec<f64>> {
+    let big = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for c in 0..k {
+        let p = (c..k).max_by(|&i, &j| a[i * k + c].abs().total_cmp(&a[j * k + c].abs()))?;
+        let piv = a[p * k + c].abs();
+        if piv.is_nan() || piv <= 1e-14 * big {
+            return None;
+        }
+        if p != c {
+            for j in 0..k {
+                a.swap(p * k + j, c * k + j);
+            }
+            b.swap(p, c);
+        }
+        for i in c + 1..k {
+            let m = a[i * k + c] / a[c * k + c];
+            for j in c..k {
+                a[i * k + j] -= m * a[c * k + j];
+            }
+            b[i] -= m * b[c];
+        }
+    }
+    let mut x = vec![0.0; k];
+    for c in (0..k).rev() {
+        let s: f64 = (c + 1..k).map(|j| a[c * k + j] * x[j]).sum();
+        x[c] = (b[c] - s) / a[c * k + c];
+    }
+    Some(x)
 }
 
 /// Whether a point where Newton steps make no more progress is a minimum to
