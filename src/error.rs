@@ -45,6 +45,13 @@ pub enum Error {
     /// so the differentiable losses refuse to return one.
     #[error("ambiguous minimum ({context}): {message}")]
     AmbiguousMinimum { context: String, message: String },
+    /// A fit whose minimum lies on a domain wall (the expected rate of a bin
+    /// with no observed events driven to 0, `FitResult::walls`). The value is
+    /// the constrained minimum, but the minimiser then moves along the wall
+    /// as the inputs change, so envelope-theorem gradients miss a term and
+    /// the differentiable losses refuse to return one.
+    #[error("minimum on a domain wall ({context}): {message}")]
+    WallMinimum { context: String, message: String },
     /// A fit whose infimum is not attained: some start ends, unconverged, at
     /// a point below every converged minimum (e.g. at pyhf's histosys code-2
     /// jump at |α| = 1, where the rate is discontinuous). No parameter

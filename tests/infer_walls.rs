@@ -95,3 +95,26 @@ fn interior_minimum_has_no_walls() {
     assert!(r.walls.is_empty());
     assert!((r.pars[m.poi_index().unwrap()] - 1.0).abs() < 1e-6);
 }
+
+#[test]
+fn losses_give_the_wall_minimum_but_refuse_its_envelope_gradient() {
+    use anagrad::grad::{InputSel, Loss, LossKind, Template};
+    use anagrad::Error;
+    let r = reference();
+    let s = &r["small"];
+    let ws = Workspace::from_value(&s["workspace"]).unwrap();
+    let t = Template::from_workspace(&ws, &ModelOptions::default())
+        .unwrap()
+        .with_input(InputSel::nominal("sr", "sig"))
+        .unwrap();
+    let loss = Loss::new(t, LossKind::ObservedNll { poi: None });
+    let v = loss.evaluate(&[1.0, 1.0, 1.0], false).unwrap().value;
+    let want = s["twice_nll"].as_f64().unwrap();
+    assert!(
+        (v - want).abs() <= 1e-8 * want.abs().max(1.0),
+        "{v} vs {want}"
+    );
+    let e = loss.evaluate(&[1.0, 1.0, 1.0], true).unwrap_err();
+    assert!(matches!(e, Error::WallMinimum { .. }), "{e}");
+    assert!(e.to_string().contains("[0]"), "{e}");
+}

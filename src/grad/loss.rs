@@ -37,7 +37,9 @@
 //! [`AMBIGUITY_TOL`] of each other in `-2 ln L`, the loss's value is
 //! still defined but its gradient is not (it jumps between the branches), so
 //! evaluating with gradients fails with [`Error::AmbiguousMinimum`] instead of
-//! returning one branch's gradient.
+//! returning one branch's gradient. Likewise a minimum on a domain wall (an
+//! empty bin's rate at 0, `FitResult::walls`), where the envelope gradient
+//! misses the wall's term, fails with [`Error::WallMinimum`].
 //!
 //! Hypothesis points follow neos/relaxed by default
 //! ([`AsimovSource::Nominal`]): the model's suggested initial parameters with
@@ -62,6 +64,16 @@ pub const AMBIGUITY_TOL: f64 = 1e-6;
 
 /// Fail if `fit` has a second minimum within [`AMBIGUITY_TOL`].
 fn unambiguous(fit: &FitResult, context: &str) -> Result<()> {
+    if !fit.walls.is_empty() {
+        return Err(Error::WallMinimum {
+            context: context.to_string(),
+            message: format!(
+                "the expected rate of bin(s) {:?} (no observed events) is 0 at the minimum: \
+                 the gradient through this fit would miss the wall's term",
+                fit.walls
+            ),
+        });
+    }
     if fit.is_ambiguous(AMBIGUITY_TOL) {
         return Err(Error::AmbiguousMinimum {
             context: context.to_string(),

@@ -850,6 +850,10 @@ fn in_context(e: Error, what: &str) -> Error {
             context: format!("{what}: {context}"),
             message,
         },
+        Error::WallMinimum { context, message } => Error::WallMinimum {
+            context: format!("{what}: {context}"),
+            message,
+        },
         other => other,
     }
 }
