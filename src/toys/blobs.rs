@@ -12,9 +12,10 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
 
-use super::{check_process, Analysis, Events, Process, Role, ToyModel};
+use super::{
+    check_process, signal_background_workspace, Analysis, Events, Process, Role, ToyModel,
+};
 use crate::grad::InputSel;
-use crate::hf::Workspace;
 use crate::{Error, Result};
 
 /// Channel name of the blobs analysis.
@@ -124,23 +125,10 @@ impl ToyModel for Blobs {
             return Err(Error::InvalidInput("blobs: need at least one bin".into()));
         }
         let ones = vec![1.0; n_bins];
-        let ws = json!({
-            "channels": [{
-                "name": CHANNEL,
-                "samples": [
-                    {"name": "signal", "data": ones,
-                     "modifiers": [{"name": "mu", "type": "normfactor", "data": null}]},
-                    {"name": "background", "data": ones,
-                     "modifiers": [{"name": SYST, "type": "histosys",
-                                    "data": {"hi_data": ones, "lo_data": ones}}]}
-                ]
-            }],
-            "observations": [{"name": CHANNEL, "data": ones}],
-            "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
-            "version": "1.0.0"
-        });
+        let bkg = json!([{"name": SYST, "type": "histosys",
+                          "data": {"hi_data": ones, "lo_data": ones}}]);
         Ok(Analysis {
-            workspace: Workspace::from_value(&ws)?,
+            workspace: signal_background_workspace(CHANNEL, n_bins, bkg, json!([]))?,
             inputs: vec![
                 (0, InputSel::nominal(CHANNEL, "signal")),
                 (1, InputSel::nominal(CHANNEL, "background")),

@@ -28,9 +28,10 @@ use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal, StandardUniform};
 use serde_json::json;
 
-use super::{check_process, Analysis, Events, Process, Role, ToyModel};
+use super::{
+    check_process, signal_background_workspace, Analysis, Events, Process, Role, ToyModel,
+};
 use crate::grad::InputSel;
-use crate::hf::Workspace;
 use crate::{Error, Result};
 
 /// Channel name of the counting analysis.
@@ -295,25 +296,11 @@ impl ToyModel for Fiducial {
                 "fiducial: need at least one bin".into(),
             ));
         }
-        let ones = vec![1.0; n_bins];
         let u = self.bkg_norm_unc;
-        let ws = json!({
-            "channels": [{
-                "name": CHANNEL,
-                "samples": [
-                    {"name": "signal", "data": ones,
-                     "modifiers": [{"name": "mu", "type": "normfactor", "data": null}]},
-                    {"name": "background", "data": ones,
-                     "modifiers": [{"name": BKG_NORM, "type": "normsys",
-                                    "data": {"hi": 1.0 + u, "lo": 1.0 - u}}]}
-                ]
-            }],
-            "observations": [{"name": CHANNEL, "data": ones}],
-            "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
-            "version": "1.0.0"
-        });
+        let bkg = json!([{"name": BKG_NORM, "type": "normsys",
+                          "data": {"hi": 1.0 + u, "lo": 1.0 - u}}]);
         Ok(Analysis {
-            workspace: Workspace::from_value(&ws)?,
+            workspace: signal_background_workspace(CHANNEL, n_bins, bkg, json!([]))?,
             inputs: vec![
                 (0, InputSel::nominal(CHANNEL, "signal")),
                 (1, InputSel::nominal(CHANNEL, "background")),

@@ -33,9 +33,11 @@ use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde_json::json;
 
-use super::{check_process, Analysis, Events, Process, Role, ToyModel};
+use super::{
+    check_process, signal_background_workspace, Analysis, Events, Process, Role, ToyModel,
+};
 use crate::grad::{InputSel, Template, YieldFloor};
-use crate::hf::{ConstraintOverride, InterpCode, ModelOptions, OverrideKind, Workspace};
+use crate::hf::{ConstraintOverride, InterpCode, ModelOptions, OverrideKind};
 use crate::{Error, Result};
 
 /// Channel name of the INFERNO analysis.
@@ -543,19 +545,8 @@ impl ToyModel for Inferno {
             params.push(json!({"name": NORM_B, "auxdata": [1.0], "inits": [1.0],
                                "sigmas": [self.sigma_b_rel], "bounds": [[0.2, 1.8]]}));
         }
-        let ws = json!({
-            "channels": [{
-                "name": CHANNEL,
-                "samples": [
-                    {"name": "signal", "data": ones,
-                     "modifiers": [{"name": "mu", "type": "normfactor", "data": null}]},
-                    {"name": "background", "data": ones, "modifiers": bkg_mods}
-                ]
-            }],
-            "observations": [{"name": CHANNEL, "data": ones}],
-            "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": params}}],
-            "version": "1.0.0"
-        });
+        let workspace =
+            signal_background_workspace(CHANNEL, n_bins, json!(bkg_mods), json!(params))?;
         let mut inputs = vec![
             (0, InputSel::nominal(CHANNEL, "signal")),
             (1, InputSel::nominal(CHANNEL, "background")),
@@ -568,10 +559,7 @@ impl ToyModel for Inferno {
                 k += 2;
             }
         }
-        Ok(Analysis {
-            workspace: Workspace::from_value(&ws)?,
-            inputs,
-        })
+        Ok(Analysis { workspace, inputs })
     }
 
     /// The analysis template with the benchmark's constraints on r and λ:

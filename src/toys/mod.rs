@@ -194,6 +194,32 @@ pub fn by_name(name: &str) -> Result<Box<dyn ToyModel>> {
     }
 }
 
+/// The one-channel workspace of a signal-plus-background toy: `n_bins`
+/// placeholder bins, the signal under the normfactor `mu` (the POI), the
+/// background with `bkg_modifiers`, measurement parameters `parameters`
+/// (both JSON arrays in pyhf's schema).
+pub(crate) fn signal_background_workspace(
+    channel: &str,
+    n_bins: usize,
+    bkg_modifiers: serde_json::Value,
+    parameters: serde_json::Value,
+) -> Result<Workspace> {
+    let ones = vec![1.0; n_bins];
+    Workspace::from_value(&serde_json::json!({
+        "channels": [{
+            "name": channel,
+            "samples": [
+                {"name": "signal", "data": ones,
+                 "modifiers": [{"name": "mu", "type": "normfactor", "data": null}]},
+                {"name": "background", "data": ones, "modifiers": bkg_modifiers}
+            ]
+        }],
+        "observations": [{"name": channel, "data": ones}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": parameters}}],
+        "version": "1.0.0"
+    }))
+}
+
 /// Index of the first process with `role`, or an error naming the toy.
 pub fn process_with_role(toy: &dyn ToyModel, role: Role) -> Result<usize> {
     toy.processes()
