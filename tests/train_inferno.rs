@@ -80,7 +80,7 @@ fn training_lowers_sigma_mu_on_every_benchmark() {
         // metrics exist on every benchmark (they were refused before)
         let cls = m1.cls.unwrap_or(f64::NAN);
         assert!(cls > 0.0 && cls < 1.0, "b{b}: CLs {cls}");
-        // the profile-likelihood σ_μ (code-2 evaluation template) is close
+        // the profile-likelihood σ_μ is close
         // to the Fisher one on Asimov data, not equal
         let prof = m1.sigma_mu_profile.unwrap_or(f64::NAN);
         assert!(

@@ -161,13 +161,6 @@ pub trait ToyModel: Send + Sync {
     fn template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
         self.analysis(n_bins)?.template(floor)
     }
-
-    /// The template of the test-set evaluation when it differs from the
-    /// training one (default: [`Self::template`]), e.g. another
-    /// interpolation code.
-    fn evaluation_template(&self, n_bins: usize, floor: YieldFloor) -> Result<Template> {
-        self.template(n_bins, floor)
-    }
 }
 
 /// The toy of a config name: `"blobs"`, `"fiducial"`, or `"inferno_b0"` … `"inferno_b4"`

@@ -30,7 +30,7 @@ pub mod trainer;
 pub use cli::{run as run_cli, TrainArgs};
 pub use config::{Objective, TrainConfig};
 pub use run::{compare, resume, train, CompareReport, RunOptions, TrainReport};
-pub use trainer::{StepRecord, TestMetrics, Trainer};
+pub use trainer::{profile_sigma_mu, StepRecord, TestMetrics, Trainer};
 
 /// Asks the C allocator to keep freed memory for reuse instead of returning it
 /// to the system; call it once, early, in a program that trains.

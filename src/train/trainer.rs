@@ -46,8 +46,7 @@ pub struct TestMetrics {
     pub bce_aug: Option<f64>,
     /// σ_μ as the half-width of the profile-likelihood interval
     /// −2 ln λ(μ) ≤ 1 on the μ = 1 Asimov data of the toy's evaluation
-    /// template ([`crate::toys::ToyModel::evaluation_template`]; INFERNO: the
-    /// paper's code-2 interpolation), every point a fit.
+    /// template ([`crate::toys::ToyModel::template`]), every point a fit.
     #[serde(default)]
     pub sigma_mu_profile: Option<f64>,
     /// Bin edges used (sigmoid output) or bin indices 0..=B (softmax).
@@ -130,7 +129,8 @@ pub struct Trainer {
     input_procs: Vec<usize>,
     objective_loss: Option<Loss>,
     metric_losses: [Loss; 4],
-    eval_template: Template,
+    /// The analysis template (profile-likelihood evaluation).
+    template: Template,
     floor: YieldFloor,
     adam: Adam,
     step: usize,
@@ -284,7 +284,6 @@ impl Trainer {
         let analysis = toy.analysis(h.bins)?;
         let floor = YieldFloor::Add(h.yield_floor);
         let template = toy.template(h.bins, floor)?;
-        let eval_template = toy.evaluation_template(h.bins, floor)?;
         let input_procs = analysis.inputs.iter().map(|(p, _)| *p).collect();
         let cls_kind = LossKind::Cls {
             test_mu: 1.0,
@@ -302,7 +301,10 @@ impl Trainer {
             Loss::new(template.clone(), cls_kind),
             Loss::new(template.clone(), LossKind::Z0),
             Loss::new(template.clone(), LossKind::SigmaMu { hyp_mu: 1.0 }),
-            Loss::new(template, LossKind::GeneralisedVariance { hyp_mu: 1.0 }),
+            Loss::new(
+                template.clone(),
+                LossKind::GeneralisedVariance { hyp_mu: 1.0 },
+            ),
         ];
 
         let o = &cfg.optimizer;
@@ -334,7 +336,7 @@ impl Trainer {
             input_procs,
             objective_loss,
             metric_losses,
-            eval_template,
+            template,
             floor,
             adam,
             step: 0,
@@ -739,25 +741,9 @@ impl Trainer {
         })
     }
 
-    /// Half-width of the profile-likelihood interval of μ on the μ = 1 Asimov
-    /// data of the evaluation template at `values`.
+    /// [`profile_sigma_mu`] of the analysis template at `values`.
     fn profile_sigma(&self, values: &[f64]) -> Result<f64> {
-        let inst = self.eval_template.instantiate(values)?;
-        let model = &inst.model;
-        let poi = model
-            .poi_index()
-            .ok_or_else(|| Error::InvalidInput("the analysis has no POI".into()))?;
-        let mut pars = model.init();
-        pars[poi] = 1.0;
-        let data = model.expected_data(&pars)?;
-        let setup = FitSetup::from_model(model);
-        let iv = poi_interval(model, &data, &setup, &FitOptions::default(), 1.0)?;
-        if iv.lo_at_bound || iv.hi_at_bound {
-            return Err(Error::InvalidInput(
-                "the profile interval reaches a bound of the POI".into(),
-            ));
-        }
-        Ok(iv.half_width())
+        profile_sigma_mu(&self.template, values)
     }
 
     /// Writes `<stem>.json` (configuration, step, records, best step) and
@@ -895,4 +881,26 @@ impl Trainer {
             _ => out.flatten_all()?.to_vec1()?,
         })
     }
+}
+
+/// Half-width of the profile-likelihood interval −2 ln λ(μ) ≤ 1 on the μ = 1
+/// Asimov data of `template` at `values` (every point a global fit); an
+/// interval that reaches a bound of μ is an error.
+pub fn profile_sigma_mu(template: &Template, values: &[f64]) -> Result<f64> {
+    let inst = template.instantiate(values)?;
+    let model = &inst.model;
+    let poi = model
+        .poi_index()
+        .ok_or_else(|| Error::InvalidInput("the analysis has no POI".into()))?;
+    let mut pars = model.init();
+    pars[poi] = 1.0;
+    let data = model.expected_data(&pars)?;
+    let setup = FitSetup::from_model(model);
+    let iv = poi_interval(model, &data, &setup, &FitOptions::default(), 1.0)?;
+    if iv.lo_at_bound || iv.hi_at_bound {
+        return Err(Error::InvalidInput(
+            "the profile interval reaches a bound of the POI".into(),
+        ));
+    }
+    Ok(iv.half_width())
 }
