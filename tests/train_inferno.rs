@@ -3,6 +3,7 @@
 //! information with the benchmark's constraints) lowers its loss and its
 //! test σ_μ (argmax histograms, ±shift templates), for every benchmark.
 
+use anagrad::nn::Output;
 use anagrad::train::{Objective, TrainConfig, Trainer};
 use candle_core::Device;
 
@@ -104,6 +105,40 @@ fn the_shipped_configs_parse() {
         assert_eq!(c.total_steps(), 4000);
         assert_eq!(c.compare.seeds.len(), 20);
     }
+    let path = format!("{}/configs/inferno_bce.toml", env!("CARGO_MANIFEST_DIR"));
+    let c = TrainConfig::from_path(path.as_ref()).unwrap();
+    assert_eq!(c.training.objective, Objective::Bce);
+    assert_eq!((c.histogram.bins, c.total_steps()), (10, 4000));
+    let path = format!("{}/configs/inferno_bkde.toml", env!("CARGO_MANIFEST_DIR"));
+    let c = TrainConfig::from_path(path.as_ref()).unwrap();
+    assert_eq!(c.training.objective, Objective::PoiUncert);
+    assert!(c.histogram.learnable_edges);
+    assert_eq!((c.histogram.bins, c.histogram.bandwidth), (10, 0.05));
+}
+
+/// The exact-gradient variant of the table (`configs/inferno_bkde.toml`,
+/// shrunk): a one-output network, σ_μ through a bKDE with learned edges,
+/// evaluated with hard histograms between the learned edges.
+#[test]
+fn the_bkde_variant_lowers_sigma_mu_and_moves_the_edges() {
+    let mut cfg = tiny(2, 40);
+    cfg.network.output = Output::Sigmoid;
+    cfg.histogram.learnable_edges = true;
+    cfg.histogram.temperature = 1.0;
+    cfg.histogram.bandwidth = 0.05;
+    cfg.validate().unwrap();
+    assert_eq!(cfg.total_steps(), 40);
+    let mut t = Trainer::new(&cfg, &Device::Cpu).unwrap();
+    let m0 = t.evaluate().unwrap();
+    while !t.finished() {
+        t.train_step().unwrap();
+    }
+    let m1 = t.evaluate().unwrap();
+    let (s0, s1) = (m0.sigma_mu.unwrap(), m1.sigma_mu.unwrap());
+    eprintln!("bkde b2: test σ_s {:.2} → {:.2}", 50.0 * s0, 50.0 * s1);
+    assert!(s1 < 0.8 * s0, "test σ_μ {s0} → {s1}");
+    assert_ne!(m0.edges, m1.edges);
+    assert_eq!(m1.edges.len(), 11);
 }
 
 #[test]
