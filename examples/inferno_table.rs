@@ -194,7 +194,9 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// The paper's table 2 (`paper/table.tex` of pablodecm/paper-inferno):
 /// median, +, − per benchmark; rows NN classifier, INFERNO 0–4.
-const PAPER: [(&str, [(f64, f64, f64); 5]); 6] = [
+type PaperRow = (&'static str, [(f64, f64, f64); 5]);
+
+const PAPER: [PaperRow; 6] = [
     (
         "bce",
         [
@@ -321,7 +323,7 @@ fn table(dir: &Path) -> Result<()> {
         ),
         (
             "profile",
-            "σ_s from the profile-likelihood interval (−2 ln λ ≤ 1, code-2 interpolation)",
+            "σ_s from the profile-likelihood interval (−2 ln λ ≤ 1, code-4p interpolation; the paper's rows are its Fisher σ_s, it reports no profile widths)",
         ),
     ] {
         md += &format!(
