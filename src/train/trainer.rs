@@ -45,8 +45,8 @@ pub struct TestMetrics {
     /// BCE, signal vs nominal + variations (sigmoid output only).
     pub bce_aug: Option<f64>,
     /// σ_μ as the half-width of the profile-likelihood interval
-    /// −2 ln λ(μ) ≤ 1 on the μ = 1 Asimov data of the toy's evaluation
-    /// template ([`crate::toys::ToyModel::template`]), every point a fit.
+    /// −2 ln λ(μ) ≤ 1 on the μ = 1 Asimov data of the toy's template
+    /// ([`profile_sigma_mu`]); `None` where a fit or the interval fails.
     #[serde(default)]
     pub sigma_mu_profile: Option<f64>,
     /// Bin edges used (sigmoid output) or bin indices 0..=B (softmax).
@@ -735,15 +735,10 @@ impl Trainer {
             z_asimov,
             bce: bce_v,
             bce_aug,
-            sigma_mu_profile: self.profile_sigma(&values).ok(),
+            sigma_mu_profile: profile_sigma_mu(&self.template, &values).ok(),
             edges,
             yields,
         })
-    }
-
-    /// [`profile_sigma_mu`] of the analysis template at `values`.
-    fn profile_sigma(&self, values: &[f64]) -> Result<f64> {
-        profile_sigma_mu(&self.template, values)
     }
 
     /// Writes `<stem>.json` (configuration, step, records, best step) and
