@@ -690,12 +690,7 @@ impl Walls {
             let Some(nu) = solve_small(&mut a, &mut rhs, k) else {
                 return Ok(None);
             };
-            if let Some((worst, _)) = nu
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v < 0.0)
-                .min_by(|a, b| a.1.total_cmp(b.1))
-            {
+            if let Some(worst) = most_negative(&nu) {
                 at.remove(worst);
                 continue;
             }
@@ -713,6 +708,16 @@ impl Walls {
         }
         Ok(None)
     }
+}
+
+/// Index of the most negative multiplier, if any is negative: the wall an
+/// active-set iteration releases next.
+fn most_negative(nu: &[f64]) -> Option<usize> {
+    nu.iter()
+        .enumerate()
+        .filter(|(_, v)| **v < 0.0)
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
 }
 
 impl WallRows {
@@ -736,12 +741,7 @@ impl WallRows {
             let Some(nu) = solve_small(&mut s, &mut r, k) else {
                 return d0;
             };
-            if let Some((worst, _)) = nu
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v < 0.0)
-                .min_by(|a, b| a.1.total_cmp(b.1))
-            {
+            if let Some(worst) = most_negative(&nu) {
                 on.remove(worst);
                 continue;
             }
